@@ -1,0 +1,170 @@
+/**
+ * Configuration in one place: environment and flags (flags win), validated
+ * at start. Nothing else in the program reads process.env.
+ */
+import { hostname as osHostname } from "node:os";
+import { resolve } from "node:path";
+import { MAX_CAPACITY } from "../protocol/messages.ts";
+import { normaliseServerUrl } from "../protocol/url.ts";
+import type { LogLevel } from "../core/ports.ts";
+import { flagName, OPTIONS, type OptionSpec } from "./options.ts";
+
+export interface Config {
+  serverUrl: string | null;
+  apiKey: string | null;
+  agentName: string;
+  hostname: string;
+  host: string;
+  port: number;
+  dbPath: string;
+  daemonKeys: string[];
+  heartbeatMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  maxReconnects: number | null;
+  connectTimeoutMs: number;
+  advertiseCapacity: number | "auto";
+  upstreamCa: string | null;
+  authTimeoutMs: number;
+  daemonTimeoutMs: number;
+  graceMs: number;
+  maxFrameBytes: number;
+  logKeep: number;
+  historyKeep: number;
+  outboxMaxBytes: number;
+  logLevel: LogLevel;
+}
+
+export type ConfigResult = { ok: true; config: Config; rest: string[] } | { ok: false; message: string };
+
+export interface ConfigIo {
+  readFile(path: string): string;
+  cwd: string;
+  hostname?: string;
+}
+
+class ConfigError extends Error {}
+
+const fail = (spec: OptionSpec, why: string): never => {
+  throw new ConfigError(`${spec.env} (${flagName(spec.env)}): ${why}`);
+};
+
+function parseValue(spec: OptionSpec, raw: string): string | number | string[] | null {
+  const integer = (min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    if (!/^\d+$/.test(raw.trim())) fail(spec, `expected a whole number, got "${spec.secret ? "***" : raw}"`);
+    const n = Number(raw.trim());
+    if (n < min || n > max) fail(spec, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+  switch (spec.kind) {
+    case "port":
+      return integer(0, 65535);
+    case "ms":
+      return integer(1, 2_147_483_647);
+    case "count":
+      return integer(0);
+    case "bytes":
+      return integer(1024);
+    case "capacity":
+      return raw.trim() === "auto" ? "auto" : integer(0, MAX_CAPACITY);
+    case "level":
+      if (!["debug", "info", "warn", "error"].includes(raw)) fail(spec, `expected debug, info, warn or error`);
+      return raw;
+    case "list":
+      return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "url": {
+      if (raw.trim() === "") return null;
+      const url = normaliseServerUrl(raw);
+      if (!url.ok) fail(spec, url.reason);
+      return (url as { url: string }).url;
+    }
+    default:
+      return raw;
+  }
+}
+
+/** Splits argv into option values and the remaining words (sub-command, etc.). */
+function readFlags(argv: readonly string[]): { values: Map<string, string>; rest: string[] } {
+  const byFlag = new Map(OPTIONS.map((o) => [flagName(o.env), o] as const));
+  const values = new Map<string, string>();
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const [flag, inline] = arg.startsWith("--") ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    const spec = byFlag.get(flag as string) ?? byFlag.get((flag as string).replace(/-file$/, ""));
+    if (!spec) {
+      rest.push(arg);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`${flag}: missing value`);
+    const key = (flag as string).endsWith("-file") && spec.fromFile ? `${spec.env}_FILE` : spec.env;
+    values.set(key, value);
+  }
+  return { values, rest };
+}
+
+export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[], io: ConfigIo): ConfigResult {
+  try {
+    const { values: flags, rest } = readFlags(argv);
+    const pick = (name: string): string | undefined => flags.get(name) ?? env[name];
+    const get = (spec: OptionSpec): ReturnType<typeof parseValue> => {
+      let raw = pick(spec.env);
+      const file = spec.fromFile ? pick(`${spec.env}_FILE`) : undefined;
+      if (raw === undefined && file !== undefined) {
+        try {
+          raw = io.readFile(resolve(io.cwd, file)).replace(/\r?\n$/, "");
+        } catch {
+          fail(spec, `cannot read ${spec.env}_FILE ${file}`);
+        }
+      }
+      if (raw === undefined || (raw === "" && spec.kind !== "string")) raw = spec.default ?? undefined;
+      return raw === undefined ? null : parseValue(spec, raw);
+    };
+    const parsed = new Map(OPTIONS.map((o) => [o.env, get(o)] as const));
+    // Each value was checked against its spec's kind above; the casts only restate that.
+    const v = (key: string): never => parsed.get(key) as never;
+    const host = io.hostname ?? osHostname();
+    const dbPath: string = v("MAKIMA_RELAY_DB");
+    const config: Config = {
+      serverUrl: v("MAKIMA_SERVER_URL"),
+      apiKey: v("MAKIMA_API_KEY") || null,
+      agentName: pick("MAKIMA_AGENT_NAME") || `makima-relay-${host}`,
+      hostname: host,
+      host: v("MAKIMA_RELAY_HOST"),
+      port: v("MAKIMA_RELAY_PORT"),
+      dbPath: dbPath === ":memory:" ? dbPath : resolve(io.cwd, dbPath),
+      daemonKeys: v("MAKIMA_RELAY_DAEMON_KEYS") ?? [],
+      heartbeatMs: v("MAKIMA_RELAY_HEARTBEAT_MS"),
+      reconnectBaseMs: v("MAKIMA_RELAY_RECONNECT_BASE_MS"),
+      reconnectMaxMs: v("MAKIMA_RELAY_RECONNECT_MAX_MS"),
+      maxReconnects: v("MAKIMA_RELAY_MAX_RECONNECTS"),
+      connectTimeoutMs: v("MAKIMA_RELAY_CONNECT_TIMEOUT_MS"),
+      advertiseCapacity: v("MAKIMA_RELAY_ADVERTISE_CAPACITY"),
+      upstreamCa: v("MAKIMA_RELAY_UPSTREAM_CA"),
+      authTimeoutMs: v("MAKIMA_RELAY_AUTH_TIMEOUT_MS"),
+      daemonTimeoutMs: v("MAKIMA_RELAY_DAEMON_TIMEOUT_MS"),
+      graceMs: v("MAKIMA_RELAY_GRACE_MS"),
+      maxFrameBytes: v("MAKIMA_RELAY_MAX_FRAME_BYTES"),
+      logKeep: v("MAKIMA_RELAY_LOG_KEEP"),
+      historyKeep: v("MAKIMA_RELAY_HISTORY_KEEP"),
+      outboxMaxBytes: v("MAKIMA_RELAY_OUTBOX_MAX_BYTES"),
+      logLevel: v("MAKIMA_RELAY_LOG_LEVEL"),
+    };
+    if (config.reconnectMaxMs < config.reconnectBaseMs) {
+      throw new ConfigError("MAKIMA_RELAY_RECONNECT_MAX_MS must not be below MAKIMA_RELAY_RECONNECT_BASE_MS");
+    }
+    return { ok: true, config, rest };
+  } catch (err) {
+    if (err instanceof ConfigError) return { ok: false, message: err.message };
+    throw err;
+  }
+}
+
+/** Why the upstream link cannot start, or null when it can. */
+export function upstreamProblem(config: Config): string | null {
+  if (!config.serverUrl && !config.apiKey) return "MAKIMA_SERVER_URL and MAKIMA_API_KEY are not set";
+  if (!config.serverUrl) return "MAKIMA_SERVER_URL is not set";
+  if (!config.apiKey) return "MAKIMA_API_KEY is not set";
+  return null;
+}

@@ -1,0 +1,27 @@
+import { flagName, OPTIONS } from "./options.ts";
+
+/** --help text: commands, then every option grouped, with its default. Never a secret's value. */
+export function helpText(version: string): string {
+  const lines = [
+    `makima-relay ${version}: edge relay between a Makima server and Makima daemons`,
+    "",
+    "Usage: makima-relay [command] [options]",
+    "",
+    "Commands:",
+    "  serve            run the relay (default)",
+    "  --help, -h       show this help",
+    "  --version, -v    print the version",
+    "",
+    "Options (flag or environment variable; flags win):",
+  ];
+  const groups = [...new Set(OPTIONS.map((o) => o.group))];
+  for (const group of groups) {
+    lines.push("", `  ${group}:`);
+    for (const o of OPTIONS.filter((x) => x.group === group)) {
+      const dflt = o.secret ? "secret; unset" : o.default === null ? "unset" : o.default;
+      lines.push(`    ${flagName(o.env).padEnd(24)} ${o.env.padEnd(34)} ${o.help} [${dflt}]`);
+      if (o.fromFile) lines.push(`    ${`${flagName(o.env)}-file`.padEnd(24)} ${`${o.env}_FILE`.padEnd(34)} read it from this file instead`);
+    }
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,104 @@
+import type { TimerHandle } from "./clock.ts";
+import type { DaemonConnection } from "./ports.ts";
+
+/** An authenticated daemon (or child relay) connection. */
+export interface Daemon {
+  readonly conn: DaemonConnection;
+  readonly daemonId: string;
+  readonly machineId: string;
+  readonly hostname: string;
+  readonly role: "daemon" | "relay";
+  capacity: number;
+  /** Tasks this connection holds (dispatched to it, not yet ended). */
+  readonly tasks: Set<string>;
+  readonly connectedAt: number;
+  lastSeen: number;
+  lastHeartbeat: number | null;
+  /** Dispatch order tie-break: lower waited longer (set at auth and at each dispatch). */
+  turn: number;
+  /** Send returned backpressure: dispatch nothing more until the socket drains. */
+  backpressured: boolean;
+  /** Tasks held before this authentication, settled by the first heartbeat. */
+  reconcile: Set<string> | null;
+  /** Closed by the relay on purpose (replaced): its close must not touch its tasks. */
+  retired: boolean;
+}
+
+interface Unauthenticated {
+  conn: DaemonConnection;
+  openedAt: number;
+  timer: TimerHandle;
+}
+
+/**
+ * Who is connected. Every lookup is by key (connection id, machine id), so
+ * no frame ever scans the set of daemons.
+ */
+export class DaemonRegistry {
+  private readonly unauthenticated = new Map<string, Unauthenticated>();
+  private readonly byConn = new Map<string, Daemon>();
+  private readonly byMachine = new Map<string, Daemon>();
+  private turns = 0;
+
+  get unauthenticatedCount(): number {
+    return this.unauthenticated.size;
+  }
+
+  get size(): number {
+    return this.byConn.size;
+  }
+
+  addUnauthenticated(conn: DaemonConnection, openedAt: number, timer: TimerHandle): void {
+    this.unauthenticated.set(conn.id, { conn, openedAt, timer });
+  }
+
+  /** Removes a connection still waiting for `authenticate`; returns its timer. */
+  takeUnauthenticated(connId: string): TimerHandle | undefined {
+    const entry = this.unauthenticated.get(connId);
+    if (!entry) return undefined;
+    this.unauthenticated.delete(connId);
+    return entry.timer;
+  }
+
+  add(daemon: Omit<Daemon, "turn">): Daemon {
+    const full: Daemon = { ...daemon, turn: this.nextTurn() };
+    this.byConn.set(full.conn.id, full);
+    this.byMachine.set(full.machineId, full);
+    return full;
+  }
+
+  nextTurn(): number {
+    this.turns += 1;
+    return this.turns;
+  }
+
+  get(connId: string): Daemon | undefined {
+    return this.byConn.get(connId);
+  }
+
+  byMachineId(machineId: string): Daemon | undefined {
+    return this.byMachine.get(machineId);
+  }
+
+  /** Idempotent: a second call for the same connection returns undefined. */
+  remove(connId: string): Daemon | undefined {
+    const daemon = this.byConn.get(connId);
+    if (!daemon) return undefined;
+    this.byConn.delete(connId);
+    if (this.byMachine.get(daemon.machineId) === daemon) this.byMachine.delete(daemon.machineId);
+    return daemon;
+  }
+
+  all(): IterableIterator<Daemon> {
+    return this.byConn.values();
+  }
+
+  /** A snapshot, safe to iterate while connections are closed. */
+  list(): Daemon[] {
+    return [...this.byConn.values()];
+  }
+
+  unauthenticatedConnections(): DaemonConnection[] {
+    return [...this.unauthenticated.values()].map((u) => u.conn);
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The relay core: daemon sessions (authentication, liveness, ownership) and
+ * the routing of frames between them and the server. It holds state and makes
+ * decisions; sockets and storage are behind the interfaces in ports.ts.
+ */
+import { encodeAuthenticated, encodeError } from "../protocol/encode.ts";
+import { type Authenticate, CloseCode } from "../protocol/messages.ts";
+import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
+import { type Daemon, DaemonRegistry } from "./daemon-registry.ts";
+import type { DaemonConnection, EventLog, Stores } from "./ports.ts";
+import { RelayStats } from "./stats.ts";
+import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
+
+export interface RelayOptions {
+  authTimeoutMs: number;
+  daemonTimeoutMs: number;
+  graceMs: number;
+  historyKeep: number;
+  /** Constant-time check of a daemon's apiKey. */
+  acceptKey(key: string): boolean;
+  newId(): string;
+}
+
+type AuthFields = Pick<Authenticate, "machineId" | "hostname"> & { capacity: number; role?: string };
+
+export class Relay {
+  readonly registry = new DaemonRegistry();
+  readonly stats = new RelayStats();
+  readonly tasks: TaskBook;
+  private sweepTimer: TimerHandle | null = null;
+  private endedSincePrune = 0;
+
+  constructor(
+    private readonly opts: RelayOptions,
+    private readonly stores: Stores,
+    private readonly upstream: UpstreamForwarder,
+    private readonly clock: Clock,
+    private readonly log: EventLog,
+  ) {
+    this.tasks = new TaskBook(stores, this.registry, upstream, clock, log, opts.graceMs, {
+      dispatched: (ms) => this.stats.dispatched(ms),
+      ended: (status) => {
+        this.stats.ended(status);
+        this.endedSincePrune += 1;
+      },
+    });
+  }
+
+  start(): void {
+    this.tasks.restore();
+    this.scheduleSweep();
+  }
+
+  /** Shutdown: tell every daemon (1001) and stop the timers. */
+  stop(): void {
+    if (this.sweepTimer !== null) this.clock.clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+    this.tasks.stop();
+    for (const conn of this.registry.unauthenticatedConnections()) conn.close(CloseCode.goingAway, "relay shutting down");
+    for (const d of this.registry.list()) {
+      d.retired = true;
+      d.conn.close(CloseCode.goingAway, "relay shutting down");
+    }
+  }
+
+  // ---- daemon side -------------------------------------------------------
+
+  daemonOpened(conn: DaemonConnection): void {
+    const timer = this.clock.setTimeout(() => {
+      if (this.registry.takeUnauthenticated(conn.id) === undefined) return;
+      this.reject(conn, "unauthorized", "no authenticate frame within the auth timeout", false);
+    }, this.opts.authTimeoutMs);
+    this.registry.addUnauthenticated(conn, this.clock.now(), timer);
+  }
+
+  daemonMessage(conn: DaemonConnection, text: string): void {
+    const daemon = this.registry.get(conn.id);
+    if (!daemon) {
+      this.authenticate(conn, text);
+      return;
+    }
+    daemon.lastSeen = this.clock.now();
+    this.stats.frameFromDaemon(text.length);
+    const parsed = parseDaemonFrame(text);
+    if (!parsed.ok) {
+      conn.send(encodeError("badMessage", parsed.error.message));
+      return;
+    }
+    this.handleFrame(daemon, parsed.value, text);
+  }
+
+  /** Binary frames are not part of the protocol. */
+  daemonBinary(conn: DaemonConnection): void {
+    const message = "binary frames are not accepted; send JSON text frames";
+    if (this.registry.get(conn.id)) conn.send(encodeError("badMessage", message));
+    else this.rejectUnauthenticated(conn, "badMessage", message);
+  }
+
+  daemonClosed(conn: DaemonConnection, code: number, reason: string): void {
+    const timer = this.registry.takeUnauthenticated(conn.id);
+    if (timer !== undefined) this.clock.clearTimeout(timer);
+    const daemon = this.registry.remove(conn.id);
+    if (!daemon) return;
+    this.log.connection(
+      "downstream_disconnect",
+      `Daemon ${daemon.hostname} (${daemon.daemonId}) disconnected: code=${code} reason=${reason || "-"}`,
+    );
+    if (!daemon.retired) this.tasks.detach(daemon);
+  }
+
+  daemonDrained(conn: DaemonConnection): void {
+    const daemon = this.registry.get(conn.id);
+    if (!daemon || !daemon.backpressured) return;
+    daemon.backpressured = false;
+    this.tasks.dispatchQueued();
+  }
+
+  private handleFrame(daemon: Daemon, frame: DaemonFrame, text: string): void {
+    switch (frame.kind) {
+      case "authenticate":
+        daemon.conn.send(encodeError("badMessage", "already authenticated"));
+        return;
+      case "heartbeat":
+        daemon.lastHeartbeat = this.clock.now();
+        if (daemon.reconcile) this.tasks.reconcile(daemon, frame.activeTasks);
+        return;
+      case "capacityUpdate":
+        daemon.capacity = frame.capacity;
+        this.tasks.dispatchQueued();
+        return;
+      case "other":
+        this.upstream.forward(text, false);
+        return;
+    }
+    if (!this.tasks.isHeldBy(frame.taskId, daemon.machineId)) {
+      daemon.conn.send(encodeError("notYourTask", `task ${frame.taskId} is not dispatched to this daemon`));
+      return;
+    }
+    if (frame.kind === "taskComplete") {
+      // Forward first so that the server hears of the completion before any dispatch it frees.
+      this.upstream.forward(text, true);
+      this.tasks.complete(daemon, frame.taskId, frame.success, frame.error);
+    } else if (frame.kind === "taskStatusChange") {
+      this.tasks.reportStatus(frame.taskId, frame.newStatus);
+      this.upstream.forward(text, true);
+    } else {
+      this.upstream.forward(text, false);
+    }
+  }
+
+  private authenticate(conn: DaemonConnection, text: string): void {
+    const timer = this.registry.takeUnauthenticated(conn.id);
+    if (timer === undefined) return; // already rejected, closing
+    this.clock.clearTimeout(timer);
+    const parsed = parseDaemonFrame(text);
+    if (!parsed.ok) return this.rejectUnauthenticated(conn, "badMessage", parsed.error.message);
+    const frame = parsed.value;
+    if (frame.kind !== "authenticate") {
+      return this.rejectUnauthenticated(conn, "badMessage", "the first frame must be authenticate");
+    }
+    if (!this.opts.acceptKey(frame.apiKey)) {
+      return this.rejectUnauthenticated(conn, "unauthorized", "invalid API key");
+    }
+    this.admit(conn, frame);
+  }
+
+  private admit(conn: DaemonConnection, auth: AuthFields): void {
+    const now = this.clock.now();
+    const previous = this.registry.byMachineId(auth.machineId);
+    const daemon = this.registry.add({
+      conn,
+      daemonId: this.opts.newId(),
+      machineId: auth.machineId,
+      hostname: auth.hostname,
+      role: auth.role === "relay" ? "relay" : "daemon",
+      capacity: auth.capacity,
+      tasks: new Set(),
+      connectedAt: now,
+      lastSeen: now,
+      lastHeartbeat: null,
+      backpressured: false,
+      reconcile: null,
+      retired: false,
+    });
+    conn.send(encodeAuthenticated(daemon.daemonId));
+    this.log.connection(
+      "downstream_connect",
+      `Daemon ${auth.hostname} (${auth.machineId}) authenticated as ${daemon.daemonId}, capacity ${auth.capacity}`,
+    );
+    if (previous) {
+      previous.retired = true;
+      this.log.connection("daemon_replaced", `Daemon ${previous.daemonId} replaced by ${daemon.daemonId}`);
+      previous.conn.close(CloseCode.replaced, "replaced by a newer connection");
+    }
+    this.tasks.attach(daemon, previous);
+    this.tasks.dispatchQueued();
+  }
+
+  private rejectUnauthenticated(conn: DaemonConnection, code: "badMessage" | "unauthorized", message: string): void {
+    this.reject(conn, code, message, true);
+  }
+
+  private reject(conn: DaemonConnection, code: "badMessage" | "unauthorized", message: string, logIt: boolean): void {
+    conn.send(encodeError(code, message));
+    conn.close(CloseCode.unauthenticated, code === "unauthorized" ? "unauthorized" : "bad authenticate");
+    if (logIt || code === "unauthorized") {
+      this.log.connection("auth_failed", `Daemon from ${conn.remoteAddress} rejected: ${message}`, "warn");
+    }
+  }
+
+  // ---- server side -------------------------------------------------------
+
+  /** A frame from the server (after the upstream handshake). */
+  serverFrame(text: string): void {
+    this.stats.frameFromServer(text.length);
+    const parsed = parseServerFrame(text);
+    if (!parsed.ok) {
+      this.log.connection("error", `Unreadable frame from the server: ${parsed.error.message}`, "warn");
+      return;
+    }
+    const frame = parsed.value;
+    switch (frame.kind) {
+      case "spawnTask":
+        this.tasks.spawn(frame.taskId, frame.taskName, text);
+        return;
+      case "control":
+        this.tasks.control(frame.type, frame.taskId, text);
+        return;
+      case "authenticated":
+        return;
+      case "other":
+        for (const d of this.registry.all()) d.conn.send(text);
+    }
+  }
+
+  // ---- housekeeping ------------------------------------------------------
+
+  private scheduleSweep(): void {
+    const every = Math.max(50, Math.min(1000, Math.floor(this.opts.daemonTimeoutMs / 4)));
+    this.sweepTimer = this.clock.setTimeout(() => {
+      this.sweep();
+      this.scheduleSweep();
+    }, every);
+  }
+
+  /** Closes silent daemons (4408) and prunes history now and then. */
+  sweep(): void {
+    const deadline = this.clock.now() - this.opts.daemonTimeoutMs;
+    const silent = this.registry.list().filter((d) => d.lastSeen < deadline);
+    for (const d of silent) {
+      this.log.connection("daemon_silent", `Daemon ${d.hostname} silent for over ${this.opts.daemonTimeoutMs} ms`, "warn");
+      d.conn.close(CloseCode.silent, "no heartbeat within the liveness timeout");
+    }
+    if (this.endedSincePrune >= 1000) {
+      this.endedSincePrune = 0;
+      this.stores.tasks.prune(this.opts.historyKeep);
+    }
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * The relay's tasks and their lifecycle (docs/protocol.md "Task lifecycle"):
+ * spawn, FIFO queue, dispatch, control routing, completion, and the grace
+ * period of a daemon that went away. The database is the durable copy; this
+ * class keeps the live view in maps keyed by task and machine.
+ */
+import { encodeTaskComplete } from "../protocol/encode.ts";
+import type { ControlCommandType } from "../protocol/messages.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
+import type { Daemon, DaemonRegistry } from "./daemon-registry.ts";
+import { pickDaemon } from "./dispatch.ts";
+import type { EventLog, Stores, TaskStatus } from "./ports.ts";
+import { TaskQueue } from "./task-queue.ts";
+
+interface ActiveTask {
+  readonly taskId: string;
+  readonly spawnFrame: string;
+  status: "pending" | "dispatched";
+  machineId: string | null;
+  readonly receivedAt: number;
+  /** Commands are waiting in the store for this task. */
+  hasHeld: boolean;
+}
+
+interface AbsentMachine {
+  tasks: Set<string>;
+  timer: TimerHandle;
+}
+
+export interface UpstreamForwarder {
+  forward(text: string, critical: boolean): void;
+}
+
+export interface TaskEvents {
+  /** A spawnTask was written to a daemon `latencyMs` after it was received. */
+  dispatched(latencyMs: number): void;
+  ended(status: TaskStatus): void;
+}
+
+export class TaskBook {
+  private readonly tasks = new Map<string, ActiveTask>();
+  private readonly queue = new TaskQueue();
+  private readonly absent = new Map<string, AbsentMachine>();
+
+  constructor(
+    private readonly stores: Stores,
+    private readonly registry: DaemonRegistry,
+    private readonly upstream: UpstreamForwarder,
+    private readonly clock: Clock,
+    private readonly log: EventLog,
+    private readonly graceMs: number,
+    private readonly events: TaskEvents,
+  ) {}
+
+  get queued(): number {
+    return this.queue.size;
+  }
+
+  get active(): number {
+    return this.tasks.size;
+  }
+
+  /** Every task not ended: what the relay's own heartbeat reports upstream. */
+  heartbeatTasks(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  queuedIds(): string[] {
+    return this.queue.ids();
+  }
+
+  /** Loads queued and dispatched tasks after a restart; grace counts from now. */
+  restore(): void {
+    const byMachine = new Map<string, Set<string>>();
+    for (const t of this.stores.tasks.loadActive()) {
+      const held = this.stores.tasks.heldCommands(t.taskId).length > 0;
+      this.tasks.set(t.taskId, {
+        taskId: t.taskId,
+        spawnFrame: t.spawnFrame,
+        status: t.status === "dispatched" ? "dispatched" : "pending",
+        machineId: t.machineId,
+        receivedAt: t.receivedAt,
+        hasHeld: held,
+      });
+      if (t.status === "dispatched" && t.machineId) {
+        const set = byMachine.get(t.machineId) ?? new Set<string>();
+        set.add(t.taskId);
+        byMachine.set(t.machineId, set);
+      } else {
+        this.queue.push(t.taskId);
+      }
+    }
+    for (const [machineId, tasks] of byMachine) this.markAbsent(machineId, tasks);
+    if (this.tasks.size > 0) {
+      this.log.connection(
+        "restored",
+        `Restored ${this.queue.size} queued and ${this.tasks.size - this.queue.size} dispatched tasks`,
+      );
+    }
+  }
+
+  /** Is `taskId` dispatched to the daemon with this machine id? O(1). */
+  isHeldBy(taskId: string, machineId: string): boolean {
+    const task = this.tasks.get(taskId);
+    return task !== undefined && task.status === "dispatched" && task.machineId === machineId;
+  }
+
+  spawn(taskId: string, taskName: string, frame: string): void {
+    if (this.tasks.has(taskId)) {
+      this.log.log("info", "duplicate_spawn", { taskId, detail: "task is pending or dispatched; ignored" });
+      return;
+    }
+    const receivedAt = this.clock.now();
+    const record = this.stores.tasks.savePending({ taskId, taskName, spawnFrame: frame, receivedAt });
+    if (record.attempts === 1) this.stores.meta.increment("totalTasksProcessed");
+    this.tasks.set(taskId, {
+      taskId,
+      spawnFrame: frame,
+      status: "pending",
+      machineId: null,
+      receivedAt,
+      hasHeld: false,
+    });
+    this.queue.push(taskId);
+    this.dispatchQueued();
+    if (this.queue.has(taskId)) {
+      this.log.log("info", "task_queued", { taskId, queued: this.queue.size });
+    }
+  }
+
+  control(type: ControlCommandType, taskId: string, frame: string): void {
+    const task = this.tasks.get(taskId);
+    if (!task) {
+      this.log.connection("warning", `${type} for unknown or ended task ${taskId} dropped`, "warn");
+      return;
+    }
+    if (task.status === "pending" && type === "interruptTask") {
+      this.queue.delete(taskId);
+      this.end(task, "cancelled", "interrupted before dispatch");
+      this.upstream.forward(encodeTaskComplete(taskId, false, "interrupted before dispatch"), true);
+      return;
+    }
+    const holder = task.machineId ? this.registry.byMachineId(task.machineId) : undefined;
+    if (task.status === "dispatched" && holder && !task.hasHeld && holder.conn.send(frame) !== "dropped") {
+      return;
+    }
+    // Queued, or its daemon is away: keep it, in order, for when the task reaches a daemon.
+    this.stores.tasks.holdCommand(taskId, frame);
+    task.hasHeld = true;
+  }
+
+  /** Dispatches queued tasks while some daemon has a free slot. */
+  dispatchQueued(): void {
+    while (this.queue.size > 0) {
+      const daemon = pickDaemon(this.registry.all());
+      if (!daemon) return;
+      const taskId = this.queue.shift() as string;
+      const task = this.tasks.get(taskId);
+      if (task) this.dispatchTo(daemon, task);
+    }
+  }
+
+  private dispatchTo(daemon: Daemon, task: ActiveTask): void {
+    const result = daemon.conn.send(task.spawnFrame);
+    if (result === "dropped") {
+      // The socket is going away; its close will follow. The task was not written: keep its place.
+      daemon.backpressured = true;
+      this.queue.unshift(task.taskId);
+      return;
+    }
+    const now = this.clock.now();
+    task.status = "dispatched";
+    task.machineId = daemon.machineId;
+    daemon.tasks.add(task.taskId);
+    daemon.turn = this.registry.nextTurn();
+    if (result === "backpressure") daemon.backpressured = true;
+    this.stores.tasks.markDispatched(task.taskId, daemon.daemonId, daemon.machineId, now);
+    this.events.dispatched(now - task.receivedAt);
+    this.deliverHeld(daemon, task);
+  }
+
+  private deliverHeld(daemon: Daemon, task: ActiveTask): void {
+    if (!task.hasHeld) return;
+    task.hasHeld = false;
+    for (const frame of this.stores.tasks.takeHeldCommands(task.taskId)) daemon.conn.send(frame);
+  }
+
+  /** A daemon reported `taskComplete` for a task it holds. */
+  complete(daemon: Daemon, taskId: string, success: boolean, error: string | null): void {
+    const task = this.tasks.get(taskId);
+    daemon.tasks.delete(taskId);
+    if (task) this.end(task, success ? "completed" : "failed", error);
+    this.dispatchQueued();
+  }
+
+  reportStatus(taskId: string, status: string): void {
+    this.stores.tasks.setReportedStatus(taskId, status);
+  }
+
+  /** A daemon authenticated: give back what its machine held, then deliver held commands. */
+  attach(daemon: Daemon, from?: Daemon): void {
+    const moved = new Set<string>(from ? from.tasks : []);
+    const away = this.absent.get(daemon.machineId);
+    if (away) {
+      this.clock.clearTimeout(away.timer);
+      this.absent.delete(daemon.machineId);
+      for (const id of away.tasks) moved.add(id);
+    }
+    for (const id of moved) {
+      const task = this.tasks.get(id);
+      if (!task || task.status !== "dispatched") continue;
+      task.machineId = daemon.machineId;
+      daemon.tasks.add(id);
+    }
+    if (daemon.tasks.size > 0) {
+      daemon.reconcile = new Set(daemon.tasks);
+      this.log.connection("reattached", `Daemon ${daemon.hostname} took back ${daemon.tasks.size} tasks`);
+      for (const id of daemon.tasks) {
+        const task = this.tasks.get(id);
+        if (task) this.deliverHeld(daemon, task);
+      }
+    }
+  }
+
+  /** A daemon's connection ended: its tasks wait for the same machine for the grace period. */
+  detach(daemon: Daemon): void {
+    const held = new Set<string>();
+    for (const id of daemon.tasks) if (this.isHeldBy(id, daemon.machineId)) held.add(id);
+    daemon.tasks.clear();
+    if (held.size > 0) this.markAbsent(daemon.machineId, held);
+    this.dispatchQueued();
+  }
+
+  /** The first heartbeat after (re)authentication settles the tasks held before it. */
+  reconcile(daemon: Daemon, listed: readonly string[]): void {
+    const before = daemon.reconcile;
+    daemon.reconcile = null;
+    if (!before) return;
+    const present = new Set(listed);
+    for (const id of before) {
+      if (present.has(id) || !daemon.tasks.has(id)) continue;
+      daemon.tasks.delete(id);
+      const task = this.tasks.get(id);
+      if (task) this.lose(task, "not listed in the daemon's first heartbeat after reconnecting");
+    }
+    this.dispatchQueued();
+  }
+
+  private markAbsent(machineId: string, tasks: Set<string>): void {
+    const timer = this.clock.setTimeout(() => this.graceExpired(machineId), this.graceMs);
+    this.absent.set(machineId, { tasks, timer });
+  }
+
+  private graceExpired(machineId: string): void {
+    const away = this.absent.get(machineId);
+    if (!away) return;
+    this.absent.delete(machineId);
+    for (const id of away.tasks) {
+      const task = this.tasks.get(id);
+      if (task && task.status === "dispatched" && task.machineId === machineId) {
+        this.lose(task, `daemon ${machineId} did not come back within ${this.graceMs} ms`);
+      }
+    }
+  }
+
+  private lose(task: ActiveTask, why: string): void {
+    this.log.connection("task_lost", `Task ${task.taskId} lost: ${why}`, "warn");
+    this.end(task, "lost", "daemon lost");
+    this.upstream.forward(encodeTaskComplete(task.taskId, false, "daemon lost"), true);
+  }
+
+  private end(task: ActiveTask, status: TaskStatus, error: string | null): void {
+    this.tasks.delete(task.taskId);
+    if (task.hasHeld) this.stores.tasks.takeHeldCommands(task.taskId);
+    this.stores.tasks.markEnded(task.taskId, status, this.clock.now(), error);
+    this.events.ended(status);
+  }
+
+  /** Clears timers (shutdown); state stays in the database. */
+  stop(): void {
+    for (const away of this.absent.values()) this.clock.clearTimeout(away.timer);
+    this.absent.clear();
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * The link to the Makima server as an explicit state machine: one connect at a
+ * time, a connect timeout, capped exponential backoff with jitter, reconnects
+ * scheduled only from `close` (an error is always followed by a close).
+ */
+import { parseServerFrame } from "../protocol/parse.ts";
+import { encodeAuthenticate, encodeHeartbeat, type RelayIdentity } from "../protocol/encode.ts";
+import { redactUrl } from "../protocol/url.ts";
+import { type BackoffPolicy, backoffDelay } from "./backoff.ts";
+import type { Clock, Jitter, TimerHandle } from "./clock.ts";
+import type { EventLog, SendResult } from "./ports.ts";
+
+export interface UpstreamSocket {
+  send(text: string): SendResult;
+  close(code: number, reason: string): void;
+  terminate(): void;
+}
+
+export interface UpstreamHandlers {
+  onOpen(): void;
+  onMessage(text: string): void;
+  onClose(code: number, reason: string): void;
+  onError(message: string): void;
+  /** The socket's send buffer has room again after a "backpressure" send. */
+  onDrain(): void;
+}
+
+export type UpstreamTransport = (url: string, handlers: UpstreamHandlers) => UpstreamSocket;
+
+export type LinkState =
+  | { kind: "unconfigured"; reason: string }
+  | { kind: "idle" }
+  | { kind: "connecting"; since: number }
+  | { kind: "authenticating"; since: number }
+  | { kind: "open"; daemonId: string; since: number }
+  | { kind: "backoff"; until: number }
+  | { kind: "stopped"; reason: string };
+
+export interface UpstreamLinkOptions extends BackoffPolicy {
+  url: string | null;
+  /** Why the link cannot start (missing URL or key), logged once. */
+  unconfiguredReason: string | null;
+  maxReconnects: number | null;
+  connectTimeoutMs: number;
+  heartbeatMs: number;
+}
+
+export interface UpstreamEvents {
+  onAuthenticated(daemonId: string): void;
+  onFrame(text: string): void;
+  onDown(): void;
+  onDrain(): void;
+  heartbeatTasks(): string[];
+}
+
+export class UpstreamLink {
+  private current: LinkState;
+  private socket: UpstreamSocket | null = null;
+  private timer: TimerHandle | null = null;
+  private heartbeatTimer: TimerHandle | null = null;
+  private attempts = 0;
+  lastConnectedAt: number | null = null;
+  lastHeartbeatAt: number | null = null;
+  /** Total reconnects scheduled since start (for metrics). */
+  reconnectsTotal = 0;
+
+  constructor(
+    private readonly opts: UpstreamLinkOptions,
+    private readonly identity: () => RelayIdentity,
+    private readonly transport: UpstreamTransport,
+    private readonly events: UpstreamEvents,
+    private readonly clock: Clock,
+    private readonly jitter: Jitter,
+    private readonly log: EventLog,
+  ) {
+    this.current = opts.url ? { kind: "idle" } : { kind: "unconfigured", reason: opts.unconfiguredReason ?? "no server URL" };
+  }
+
+  get state(): LinkState {
+    return this.current;
+  }
+
+  get reconnectAttempts(): number {
+    return this.attempts;
+  }
+
+  get authenticated(): boolean {
+    return this.current.kind === "open";
+  }
+
+  get daemonId(): string | null {
+    return this.current.kind === "open" ? this.current.daemonId : null;
+  }
+
+  start(): void {
+    if (this.current.kind === "unconfigured") {
+      this.log.connection("upstream_unconfigured", `Upstream link not started: ${this.current.reason}`, "warn");
+      return;
+    }
+    if (this.current.kind === "idle") this.connect();
+  }
+
+  /** Closes the link for good (shutdown). */
+  stop(): void {
+    if (this.current.kind === "unconfigured") return;
+    this.clearTimers();
+    this.current = { kind: "stopped", reason: "relay stopping" };
+    this.dropSocket(1000, "relay shutting down");
+  }
+
+  /** Operator-forced reconnect: a fresh connection with the attempt counter reset. */
+  reconnectNow(): { success: boolean; message: string } {
+    if (this.current.kind === "unconfigured") {
+      return { success: false, message: `Upstream not configured: ${this.current.reason}` };
+    }
+    this.clearTimers();
+    const wasOpen = this.current.kind === "open";
+    this.current = { kind: "idle" };
+    this.dropSocket(1000, "Manual reconnect requested");
+    if (wasOpen) this.events.onDown();
+    this.attempts = 0;
+    this.connect();
+    return { success: true, message: "Reconnection initiated" };
+  }
+
+  send(text: string): SendResult {
+    if (this.current.kind !== "open" || !this.socket) return "dropped";
+    return this.socket.send(text);
+  }
+
+  private connect(): void {
+    const url = this.opts.url as string;
+    this.current = { kind: "connecting", since: this.clock.now() };
+    let socket: UpstreamSocket | null = null;
+    const mine = (): boolean => socket !== null && socket === this.socket;
+    const handlers: UpstreamHandlers = {
+      onOpen: () => {
+        if (!mine() || !socket) return;
+        this.current = { kind: "authenticating", since: this.clock.now() };
+        socket.send(encodeAuthenticate(this.identity()));
+      },
+      onMessage: (text) => {
+        if (mine()) this.onMessage(text);
+      },
+      onClose: (code, reason) => {
+        if (mine()) this.onClose(code, reason);
+      },
+      onError: (message) => {
+        if (mine()) this.log.connection("upstream_error", `Upstream socket error: ${message}`, "warn");
+      },
+      onDrain: () => {
+        if (mine() && this.current.kind === "open") this.events.onDrain();
+      },
+    };
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.log.connection("upstream_timeout", `No authenticated link within ${this.opts.connectTimeoutMs} ms`, "warn");
+      this.socket?.terminate();
+    }, this.opts.connectTimeoutMs);
+    try {
+      socket = this.transport(url, handlers);
+      this.socket = socket;
+    } catch (err) {
+      this.log.connection("upstream_error", `Failed to connect: ${(err as Error).message}`, "warn");
+      this.socket = null;
+      this.onClose(1006, "connect failed");
+    }
+  }
+
+  private onMessage(text: string): void {
+    if (this.current.kind === "open") {
+      this.events.onFrame(text);
+      return;
+    }
+    const parsed = parseServerFrame(text);
+    if (parsed.ok && parsed.value.kind === "authenticated") {
+      this.clearTimers();
+      this.current = { kind: "open", daemonId: parsed.value.daemonId, since: this.clock.now() };
+      this.attempts = 0;
+      this.lastConnectedAt = this.clock.now();
+      this.log.connection("authenticated", `Authenticated upstream as daemon ${parsed.value.daemonId}`);
+      this.scheduleHeartbeat();
+      this.events.onAuthenticated(parsed.value.daemonId);
+      return;
+    }
+    const what = parsed.ok ? parsed.value.kind === "other" ? parsed.value.type : parsed.value.kind : "invalid frame";
+    this.log.connection("upstream_rejected", `Server answered authenticate with ${what}`, "warn");
+  }
+
+  private onClose(code: number, reason: string): void {
+    const wasOpen = this.current.kind === "open";
+    this.socket = null;
+    this.clearTimers();
+    this.log.connection("disconnected", `Upstream disconnected: code=${code} reason=${reason || "-"}`, "warn");
+    if (wasOpen) this.events.onDown();
+    if (this.current.kind === "stopped") return;
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const max = this.opts.maxReconnects;
+    if (max !== null && this.attempts >= max) {
+      this.current = { kind: "stopped", reason: `gave up after ${max} reconnect attempts` };
+      this.log.connection("upstream_gave_up", `Max reconnect attempts (${max}) reached; use POST /reconnect`, "error");
+      return;
+    }
+    const delay = Math.round(backoffDelay(this.attempts, this.opts, this.jitter));
+    this.attempts += 1;
+    this.reconnectsTotal += 1;
+    this.current = { kind: "backoff", until: this.clock.now() + delay };
+    this.log.connection(
+      "reconnecting",
+      `Reconnecting to ${redactUrl(this.opts.url as string)} in ${delay} ms (attempt ${this.attempts})`,
+    );
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.clock.setTimeout(() => {
+      this.heartbeatTimer = null;
+      if (this.current.kind !== "open" || !this.socket) return;
+      // Sent straight to the socket, never through the outbox: a stale heartbeat means nothing.
+      this.socket.send(encodeHeartbeat(this.events.heartbeatTasks()));
+      this.lastHeartbeatAt = this.clock.now();
+      this.scheduleHeartbeat();
+    }, this.opts.heartbeatMs);
+  }
+
+  private clearTimers(): void {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    if (this.heartbeatTimer !== null) this.clock.clearTimeout(this.heartbeatTimer);
+    this.timer = null;
+    this.heartbeatTimer = null;
+  }
+
+  private dropSocket(code: number, reason: string): void {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(code, reason);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * One JSON object per line on stdout: {level, time, event, ...}. Connection
+ * events also go to the connection_log table. Configured secrets are masked in
+ * every line as a last line of defence; the code never logs them on purpose.
+ */
+import type { Clock } from "../core/clock.ts";
+import type { ConnectionLogStore, EventLog, LogLevel } from "../core/ports.ts";
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LoggerOptions {
+  level: LogLevel;
+  clock: Clock;
+  write(line: string): void;
+  secrets?: readonly string[];
+}
+
+export interface Logger extends EventLog {
+  /** Attaches the connection-log table once the database is open. */
+  attach(store: ConnectionLogStore): void;
+}
+
+export function createLogger(opts: LoggerOptions): Logger {
+  let store: ConnectionLogStore | null = null;
+  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+  const mask = (text: string): string => {
+    let out = text;
+    for (const s of secrets) if (out.includes(s)) out = out.replaceAll(s, "[redacted]");
+    return out;
+  };
+  const emit = (level: LogLevel, event: string, fields?: Record<string, unknown>): void => {
+    if (RANK[level] < RANK[opts.level]) return;
+    const line = JSON.stringify({ level, time: new Date(opts.clock.now()).toISOString(), event, ...fields });
+    opts.write(secrets.length > 0 ? mask(line) : line);
+  };
+  return {
+    attach(s) {
+      store = s;
+    },
+    log: emit,
+    connection(event, details, level = "info") {
+      const safe = mask(details);
+      emit(level, event, { details: safe });
+      try {
+        store?.insert(event, opts.clock.now(), safe);
+      } catch (err) {
+        // A full disk must not take relaying down with it; the line above still went out.
+        emit("error", "connection_log_write_failed", { error: (err as Error).message });
+      }
+    },
+  };
+}
+
+export const stdoutWriter = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};

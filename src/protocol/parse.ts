@@ -1,0 +1,166 @@
+/**
+ * Pure frame parsing: text in, a typed result out. No I/O, never throws.
+ * The relay reads a frame once, keeps the original text for forwarding, and
+ * only looks at the fields that routing needs.
+ */
+import type { TSchema } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import {
+  Authenticate,
+  Authenticated,
+  CapacityUpdate,
+  CONTROL_COMMANDS,
+  type ControlCommandType,
+  Heartbeat,
+  SpawnTask,
+  TaskComplete,
+  TaskFrame,
+  TaskStatusChange,
+} from "./messages.ts";
+
+export interface ProtocolError {
+  code: "badMessage";
+  message: string;
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
+
+export type DaemonFrame =
+  | { kind: "authenticate"; apiKey: string; machineId: string; hostname: string; capacity: number; role?: string }
+  | { kind: "heartbeat"; activeTasks: string[] }
+  | { kind: "taskComplete"; taskId: string; success: boolean; error: string | null }
+  | { kind: "taskStatusChange"; taskId: string; newStatus: string }
+  | { kind: "capacityUpdate"; capacity: number }
+  | { kind: "task"; type: string; taskId: string }
+  | { kind: "other"; type: string };
+
+export type ServerFrame =
+  | { kind: "authenticated"; daemonId: string }
+  | { kind: "spawnTask"; taskId: string; taskName: string }
+  | { kind: "control"; type: ControlCommandType; taskId: string }
+  | { kind: "other"; type: string };
+
+function checker<T extends TSchema>(schema: T) {
+  const compiled = TypeCompiler.Compile(schema);
+  return (value: unknown): ProtocolError | null => {
+    if (compiled.Check(value)) return null;
+    const first = compiled.Errors(value).First();
+    const field = first?.path.replace(/^\//, "").replaceAll("/", ".") || "frame";
+    return { code: "badMessage", message: `invalid field "${field}": ${first?.message ?? "invalid"}` };
+  };
+}
+
+const checkAuthenticate = checker(Authenticate);
+const checkHeartbeat = checker(Heartbeat);
+const checkTaskComplete = checker(TaskComplete);
+const checkTaskStatusChange = checker(TaskStatusChange);
+const checkCapacityUpdate = checker(CapacityUpdate);
+const checkTaskFrame = checker(TaskFrame);
+const checkAuthenticated = checker(Authenticated);
+const checkSpawnTask = checker(SpawnTask);
+const checkControl = checker(TaskFrame);
+
+const bad = (message: string): { ok: false; error: ProtocolError } => ({
+  ok: false,
+  error: { code: "badMessage", message },
+});
+
+type JsonObject = Record<string, unknown> & { type: string };
+
+/** JSON.parse plus the envelope rules shared by both directions. */
+export function parseEnvelope(text: string): Result<JsonObject> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return bad("frame is not valid JSON");
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return bad("frame must be a JSON object");
+  }
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== "string") return bad('invalid field "type": expected a string');
+  return { ok: true, value: value as JsonObject };
+}
+
+function validated<T>(error: ProtocolError | null, value: () => T): Result<T> {
+  return error ? { ok: false, error } : { ok: true, value: value() };
+}
+
+/** Parses a frame a daemon (or child relay) sent to the relay. */
+export function parseDaemonFrame(text: string): Result<DaemonFrame> {
+  const env = parseEnvelope(text);
+  if (!env.ok) return env;
+  const m = env.value;
+  switch (m.type) {
+    case "authenticate":
+      return validated(checkAuthenticate(m), () => ({
+        kind: "authenticate" as const,
+        apiKey: m.apiKey as string,
+        machineId: m.machineId as string,
+        hostname: m.hostname as string,
+        capacity: m.maxConcurrentTasks as number,
+        ...(typeof m.role === "string" ? { role: m.role } : {}),
+      }));
+    case "heartbeat":
+      return validated(checkHeartbeat(m), () => ({
+        kind: "heartbeat" as const,
+        activeTasks: m.activeTasks as string[],
+      }));
+    case "taskComplete":
+      return validated(checkTaskComplete(m), () => ({
+        kind: "taskComplete" as const,
+        taskId: m.taskId as string,
+        success: m.success as boolean,
+        error: (m.error as string | null | undefined) ?? null,
+      }));
+    case "taskStatusChange":
+      return validated(checkTaskStatusChange(m), () => ({
+        kind: "taskStatusChange" as const,
+        taskId: m.taskId as string,
+        newStatus: m.newStatus as string,
+      }));
+    case "capacityUpdate":
+      return validated(checkCapacityUpdate(m), () => ({
+        kind: "capacityUpdate" as const,
+        capacity: m.maxConcurrentTasks as number,
+      }));
+    default:
+      if (!("taskId" in m)) return { ok: true, value: { kind: "other", type: m.type } };
+      return validated(checkTaskFrame(m), () => ({
+        kind: "task" as const,
+        type: m.type,
+        taskId: m.taskId as string,
+      }));
+  }
+}
+
+const CONTROL = new Set<string>(CONTROL_COMMANDS);
+
+/** Parses a frame the Makima server (or a parent relay) sent to the relay. */
+export function parseServerFrame(text: string): Result<ServerFrame> {
+  const env = parseEnvelope(text);
+  if (!env.ok) return env;
+  const m = env.value;
+  if (m.type === "authenticated") {
+    return validated(checkAuthenticated(m), () => ({
+      kind: "authenticated" as const,
+      daemonId: m.daemonId as string,
+    }));
+  }
+  if (m.type === "spawnTask") {
+    return validated(checkSpawnTask(m), () => ({
+      kind: "spawnTask" as const,
+      taskId: m.taskId as string,
+      taskName: typeof m.taskName === "string" ? m.taskName : "",
+    }));
+  }
+  if (CONTROL.has(m.type)) {
+    return validated(checkControl(m), () => ({
+      kind: "control" as const,
+      type: m.type as ControlCommandType,
+      taskId: m.taskId as string,
+    }));
+  }
+  return { ok: true, value: { kind: "other", type: m.type } };
+}

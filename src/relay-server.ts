@@ -1,0 +1,166 @@
+/**
+ * The composition root: builds every part from the config and wires them.
+ * Used by the CLI, the demo, the benchmark and the integration tests.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Server } from "bun";
+import { type Config, upstreamProblem } from "./config/config.ts";
+import { type Clock, type Jitter, systemClock } from "./core/clock.ts";
+import { createKeyCheck } from "./core/key-check.ts";
+import type { Stores } from "./core/ports.ts";
+import { Relay } from "./core/relay.ts";
+import { UpstreamLink, type UpstreamTransport } from "./core/upstream-link.ts";
+import { UpstreamOutbox } from "./core/upstream-outbox.ts";
+import { createHttpApp } from "./http/app.ts";
+import { createHttpDeps } from "./http/deps.ts";
+import { createLogger, type Logger, stdoutWriter } from "./log/logger.ts";
+import { MAX_CAPACITY } from "./protocol/messages.ts";
+import { createStores, openDatabase } from "./store/database.ts";
+import type { SocketData } from "./transport/daemon-socket.ts";
+import { startSocketServer } from "./transport/relay-socket-server.ts";
+import { createBunUpstreamTransport } from "./transport/upstream-socket.ts";
+import { VERSION } from "./version.ts";
+
+export interface RelayServerOverrides {
+  clock?: Clock;
+  jitter?: Jitter;
+  write?: (line: string) => void;
+  transport?: UpstreamTransport;
+}
+
+export interface RelayServer {
+  readonly port: number;
+  /** http://host:port of the HTTP API. */
+  readonly url: string;
+  readonly machineId: string;
+  readonly relay: Relay;
+  readonly link: UpstreamLink;
+  readonly outbox: UpstreamOutbox;
+  readonly stores: Stores;
+  readonly log: Logger;
+  stop(): Promise<void>;
+}
+
+function loadMachineId(stores: Stores): string {
+  const existing = stores.meta.get("machineId");
+  if (existing) return existing;
+  const id = `makima-relay-${randomUUID()}`;
+  stores.meta.set("machineId", id);
+  return id;
+}
+
+export async function startRelayServer(config: Config, overrides: RelayServerOverrides = {}): Promise<RelayServer> {
+  const clock = overrides.clock ?? systemClock;
+  const log = createLogger({
+    level: config.logLevel,
+    clock,
+    write: overrides.write ?? stdoutWriter,
+    secrets: [config.apiKey ?? "", ...config.daemonKeys],
+  });
+  const database = openDatabase(config.dbPath);
+  const stores = createStores(database.db, database.sqlite, { logKeep: config.logKeep });
+  log.attach(stores.connectionLog);
+  const machineId = loadMachineId(stores);
+  const startedAt = clock.now();
+
+  let relay: Relay | null = null;
+  let outbox: UpstreamOutbox | null = null;
+  const link = new UpstreamLink(
+    {
+      url: config.serverUrl,
+      unconfiguredReason: upstreamProblem(config),
+      baseMs: config.reconnectBaseMs,
+      maxMs: config.reconnectMaxMs,
+      maxReconnects: config.maxReconnects,
+      connectTimeoutMs: config.connectTimeoutMs,
+      heartbeatMs: config.heartbeatMs,
+    },
+    () => ({
+      apiKey: config.apiKey ?? "",
+      machineId,
+      hostname: config.hostname,
+      maxConcurrentTasks: advertisedCapacity(config, relay),
+    }),
+    overrides.transport ?? createBunUpstreamTransport({ ca: config.upstreamCa ? readFileSync(config.upstreamCa, "utf8") : null }),
+    {
+      onAuthenticated: () => outbox?.onAuthenticated(),
+      onFrame: (text) => relay?.serverFrame(text),
+      onDown: () => outbox?.onDown(),
+      onDrain: () => outbox?.onDrain(),
+      heartbeatTasks: () => relay?.tasks.heartbeatTasks() ?? [],
+    },
+    clock,
+    overrides.jitter ?? Math.random,
+    log,
+  );
+  outbox = new UpstreamOutbox(link, stores.outbox, config.outboxMaxBytes, clock, log);
+  relay = new Relay(
+    {
+      authTimeoutMs: config.authTimeoutMs,
+      daemonTimeoutMs: config.daemonTimeoutMs,
+      graceMs: config.graceMs,
+      historyKeep: config.historyKeep,
+      acceptKey: createKeyCheck([config.apiKey ?? "", ...config.daemonKeys]),
+      newId: randomUUID,
+    },
+    stores,
+    outbox,
+    clock,
+    log,
+  );
+  relay.start();
+
+  const app = createHttpApp(
+    createHttpDeps({ relay, link, outbox, stores, clock, version: VERSION, agentName: config.agentName, machineId, startedAt }),
+  );
+  let server: Server<SocketData>;
+  try {
+    server = startSocketServer({
+      host: config.host,
+      port: config.port,
+      maxFrameBytes: config.maxFrameBytes,
+      relay,
+      fetch: (req) => app.fetch(req),
+      onBug: (where, err) => log.log("error", "internal_error", { where, error: String(err), stack: (err as Error)?.stack }),
+      newId: randomUUID,
+    });
+  } catch (err) {
+    database.close();
+    throw err;
+  }
+  const port = server.port as number;
+  log.connection("listening", `Relay ${VERSION} listening on ${config.host}:${port} (machineId ${machineId})`);
+  link.start();
+
+  let stopping: Promise<void> | null = null;
+  const liveRelay = relay;
+  return {
+    port,
+    url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
+    machineId,
+    relay: liveRelay,
+    link,
+    outbox,
+    stores,
+    log,
+    stop() {
+      stopping ??= (async () => {
+        server.stop(false);
+        liveRelay.stop();
+        link.stop();
+        await server.stop(true);
+        log.connection("stopped", "Relay stopped");
+        database.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function advertisedCapacity(config: Config, relay: Relay | null): number {
+  if (config.advertiseCapacity !== "auto") return config.advertiseCapacity;
+  let sum = 0;
+  for (const d of relay?.registry.all() ?? []) sum += d.capacity;
+  return Math.min(sum, MAX_CAPACITY);
+}

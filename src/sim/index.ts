@@ -1,0 +1,19 @@
+export {
+  type AutoBehaviour,
+  type CloseInfo,
+  connectSimDaemon,
+  type DaemonFrame,
+  daemonUrl,
+  SimDaemon,
+  type SimDaemonOptions,
+} from "./daemon.ts";
+export {
+  type ConnectionClose,
+  type ServerFrame,
+  type SimConnection,
+  SimServer,
+  type SimServerOptions,
+  type SpawningOptions,
+  startSimServer,
+} from "./makima-server.ts";
+export { DEFAULT_WAIT_MS, EventLog, type Json, type Predicate } from "./wait.ts";

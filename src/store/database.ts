@@ -1,0 +1,93 @@
+/**
+ * Opening the database and wiring the repositories. We own the `Database` and
+ * its PRAGMAs (drizzle leaves them to us); migrations come from the bundle, not
+ * the filesystem, so the compiled binary needs nothing beside it.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
+import type { Stores } from "../core/ports.ts";
+import { createConnectionLogStore } from "./connection-log-store.ts";
+import { createMetaStore } from "./meta-store.ts";
+import { runMigrations } from "./migrations.ts";
+import { createOutboxStore } from "./outbox-store.ts";
+import * as schema from "./schema.ts";
+import { createTaskStore } from "./task-store.ts";
+import { createTransactor } from "./transaction.ts";
+
+export type RelayDb = BunSQLiteDatabase<typeof schema>;
+
+export interface RelayDatabase {
+  db: RelayDb;
+  sqlite: Database;
+  /** Checkpoints the WAL into the main file and closes. Safe to call twice. */
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+export const MEMORY = ":memory:";
+
+/** A relative path resolves against the working directory, never the binary's location. */
+export function resolveDatabasePath(path: string, cwd: string = process.cwd()): string {
+  return path === MEMORY || isAbsolute(path) ? path : resolve(cwd, path);
+}
+
+export function openDatabase(path: string): RelayDatabase {
+  const file = resolveDatabasePath(path);
+  // SQLite creates the file but not its directory ("unable to open database file").
+  if (file !== MEMORY) mkdirSync(dirname(file), { recursive: true });
+  // strict: a missing bind parameter throws instead of binding NULL.
+  const sqlite = new Database(file, { create: true, strict: true });
+  // Per connection, so on every open. :memory: answers "memory" to WAL; harmless.
+  sqlite.run("PRAGMA journal_mode = WAL");
+  // NORMAL in WAL mode: durable across process crashes; only an OS crash can lose the last commits.
+  sqlite.run("PRAGMA synchronous = NORMAL");
+  sqlite.run("PRAGMA busy_timeout = 5000");
+  // Off by default in SQLite; held_commands' ON DELETE CASCADE depends on it.
+  sqlite.run("PRAGMA foreign_keys = ON");
+  const db = drizzle({ client: sqlite, schema });
+  try {
+    runMigrations(db);
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    // Folds the WAL into the main file and empties it, so a copied .db is complete.
+    sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    // true: finalize the stores' prepared statements too. With the default (false)
+    // Bun keeps the connection alive behind them (sqlite3_close_v2) and late writes
+    // still succeed after "close".
+    sqlite.close(true);
+  };
+  return { db, sqlite, close, [Symbol.dispose]: close };
+}
+
+export interface StoreOptions {
+  /** How many connection-log rows to keep (the newest). */
+  logKeep: number;
+}
+
+export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions): Stores {
+  const transaction = createTransactor(sqlite);
+  const outbox = createOutboxStore(db, transaction);
+  return {
+    tasks: createTaskStore(db, transaction),
+    outbox,
+    connectionLog: createConnectionLogStore(db, opts.logKeep),
+    meta: createMetaStore(db),
+    transaction<T>(fn: () => T): T {
+      try {
+        return transaction(fn);
+      } catch (error) {
+        // The rollback undid rows whose sizes the outbox already counted in memory.
+        outbox.reloadStats();
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The relay's SQLite schema. Times are integer milliseconds from the injected
+ * clock, stored as plain integers (drizzle's `timestamp` modes would convert to
+ * Date and one of them is seconds). Column names are snake_case in SQL.
+ *
+ * After changing this file run `bun run db:generate` and register the new
+ * migration in `migrations.ts`.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { TaskStatus } from "../core/ports.ts";
+
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    taskId: text("task_id").primaryKey(),
+    taskName: text("task_name").notNull(),
+    status: text("status").$type<TaskStatus>().notNull(),
+    spawnFrame: text("spawn_frame").notNull(),
+    dispatchedTo: text("dispatched_to"),
+    machineId: text("machine_id"),
+    receivedAt: integer("received_at").notNull(),
+    dispatchedAt: integer("dispatched_at"),
+    completedAt: integer("completed_at"),
+    error: text("error"),
+    lastReportedStatus: text("last_reported_status"),
+    attempts: integer("attempts").notNull().default(1),
+    /** FIFO position: max(seq)+1 on every savePending, so a new attempt goes to the back. */
+    seq: integer("seq").notNull(),
+  },
+  (t) => [
+    // Unique so MAX(seq) is an index lookup and two tasks never share a position.
+    uniqueIndex("tasks_seq_idx").on(t.seq),
+    // loadActive (pending/dispatched in FIFO order); also serves as the status index for
+    // countByStatus and the filtered total, so no separate (status) index is kept: every
+    // index is paid for on each of the several writes a task goes through.
+    index("tasks_status_seq_idx").on(t.status, t.seq),
+    // list(): newest first. A status-filtered list sorts the matching rows instead.
+    index("tasks_received_idx").on(t.receivedAt, t.seq),
+    // prune(): walks ended tasks from the most recently ended.
+    index("tasks_completed_idx").on(t.completedAt, t.seq),
+  ],
+);
+
+export const heldCommands = sqliteTable(
+  "held_commands",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    taskId: text("task_id")
+      .notNull()
+      .references(() => tasks.taskId, { onDelete: "cascade" }),
+    frame: text("frame").notNull(),
+  },
+  // Without it every cascaded delete from prune() scans the whole table.
+  (t) => [index("held_commands_task_idx").on(t.taskId, t.id)],
+);
+
+export const outbox = sqliteTable(
+  "outbox",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    frame: text("frame").notNull(),
+    /** UTF-8 length of `frame`, so stats and the drop policy never re-measure text. */
+    bytes: integer("bytes").notNull(),
+    /** Stored as 0/1; critical frames (task results) are never dropped under pressure. */
+    critical: integer("critical", { mode: "boolean" }).notNull(),
+  },
+  (t) => [index("outbox_critical_id_idx").on(t.critical, t.id)],
+);
+
+export const connectionLog = sqliteTable("connection_log", {
+  // AUTOINCREMENT never reuses ids, so `id <= lastId - keep` prunes by age.
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  event: text("event").notNull(),
+  timestamp: integer("timestamp").notNull(),
+  details: text("details"),
+});
+
+export const meta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});
+
+/** SQL list of the statuses of tasks that have ended (prune candidates). */
+export const ENDED_SQL = sql.raw("('completed', 'failed', 'cancelled', 'lost')");

@@ -1,0 +1,242 @@
+/**
+ * Tasks and the commands held for them. Statements are prepared once with
+ * placeholders and reused, so a call costs a bind and a step, never a SQL compile.
+ */
+import { asc, count, desc, eq, inArray, notInArray, sql } from "drizzle-orm";
+import { ACTIVE_STATUSES, type TaskQuery, type TaskStatus, type TaskStore } from "../core/ports.ts";
+import type { RelayDb } from "./database.ts";
+import { heldCommands, tasks } from "./schema.ts";
+import type { Transactor } from "./transaction.ts";
+
+const p = sql.placeholder;
+/** update().set() takes SQL, not bare placeholders. */
+const param = (name: string) => sql`${p(name)}`;
+
+export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore {
+  const getStmt = db
+    .select()
+    .from(tasks)
+    .where(eq(tasks.taskId, p("taskId")))
+    .prepare();
+
+  // One statement for both cases: a new row, or a new attempt of an ended one.
+  // An active duplicate (the server resending a spawn) matches neither and
+  // returns no row: it keeps its place and attempt count.
+  const upsertStmt = db
+    .insert(tasks)
+    .values({
+      taskId: p("taskId"),
+      taskName: p("taskName"),
+      status: "pending",
+      spawnFrame: p("spawnFrame"),
+      receivedAt: p("receivedAt"),
+      attempts: 1,
+      seq: sql`(SELECT COALESCE(MAX(${tasks.seq}), 0) + 1 FROM ${tasks})`,
+    })
+    .onConflictDoUpdate({
+      target: tasks.taskId,
+      set: {
+        taskName: sql`excluded.task_name`,
+        status: "pending",
+        spawnFrame: sql`excluded.spawn_frame`,
+        dispatchedTo: null,
+        machineId: null,
+        receivedAt: sql`excluded.received_at`,
+        dispatchedAt: null,
+        completedAt: null,
+        error: null,
+        lastReportedStatus: null,
+        attempts: sql`${tasks.attempts} + 1`,
+        // To the back of the queue, like any new arrival.
+        seq: sql`excluded.seq`,
+      },
+      setWhere: notInArray(tasks.status, [...ACTIVE_STATUSES]),
+    })
+    .returning()
+    .prepare();
+
+  const dispatchStmt = db
+    .update(tasks)
+    .set({
+      status: "dispatched",
+      dispatchedTo: param("daemonId"),
+      machineId: param("machineId"),
+      dispatchedAt: param("at"),
+    })
+    .where(eq(tasks.taskId, p("taskId")))
+    .prepare();
+
+  // Keeps its seq: a spawn that failed to go out returns to its old place in line.
+  const requeueStmt = db
+    .update(tasks)
+    .set({ status: "pending", dispatchedTo: null, machineId: null, dispatchedAt: null })
+    .where(eq(tasks.taskId, p("taskId")))
+    .prepare();
+
+  const endStmt = db
+    .update(tasks)
+    .set({ status: param("status"), completedAt: param("at"), error: param("error") })
+    .where(eq(tasks.taskId, p("taskId")))
+    .prepare();
+
+  const reportStmt = db
+    .update(tasks)
+    .set({ lastReportedStatus: param("status") })
+    .where(eq(tasks.taskId, p("taskId")))
+    .prepare();
+
+  const activeStmt = db
+    .select()
+    .from(tasks)
+    .where(inArray(tasks.status, [...ACTIVE_STATUSES]))
+    .orderBy(asc(tasks.seq))
+    .prepare();
+
+  const newestFirst = [desc(tasks.receivedAt), desc(tasks.seq)];
+  const listAllStmt = db
+    .select()
+    .from(tasks)
+    .orderBy(...newestFirst)
+    .limit(p("limit"))
+    .offset(p("offset"))
+    .prepare();
+  const listByStatusStmt = db
+    .select()
+    .from(tasks)
+    .where(eq(tasks.status, p("status")))
+    .orderBy(...newestFirst)
+    .limit(p("limit"))
+    .offset(p("offset"))
+    .prepare();
+  const countAllStmt = db.select({ n: count() }).from(tasks).prepare();
+  const countStatusStmt = db
+    .select({ n: count() })
+    .from(tasks)
+    .where(eq(tasks.status, p("status")))
+    .prepare();
+  // Walks the (status, seq) index; bounded by prune(), so no in-memory counters
+  // that every status change would have to keep in step.
+  const groupStmt = db
+    .select({ status: tasks.status, n: count() })
+    .from(tasks)
+    .groupBy(tasks.status)
+    .prepare();
+
+  // Most recently ended first; everything after the first `keep` goes. SQLite has
+  // no OFFSET without LIMIT, and drizzle drops a negative limit, hence the huge one.
+  const pruneStmt = db
+    .delete(tasks)
+    .where(
+      inArray(
+        tasks.taskId,
+        db
+          .select({ id: tasks.taskId })
+          .from(tasks)
+          .where(notInArray(tasks.status, [...ACTIVE_STATUSES]))
+          .orderBy(desc(tasks.completedAt), desc(tasks.seq))
+          .limit(Number.MAX_SAFE_INTEGER)
+          .offset(p("keep")),
+      ),
+    )
+    .returning({ id: tasks.taskId })
+    .prepare();
+
+  const holdStmt = db
+    .insert(heldCommands)
+    .values({ taskId: p("taskId"), frame: p("frame") })
+    .prepare();
+  const heldStmt = db
+    .select({ frame: heldCommands.frame })
+    .from(heldCommands)
+    .where(eq(heldCommands.taskId, p("taskId")))
+    .orderBy(asc(heldCommands.id))
+    .prepare();
+  const takeStmt = db
+    .delete(heldCommands)
+    .where(eq(heldCommands.taskId, p("taskId")))
+    .returning({ id: heldCommands.id, frame: heldCommands.frame })
+    .prepare();
+  const dropHeldStmt = db
+    .delete(heldCommands)
+    .where(eq(heldCommands.taskId, p("taskId")))
+    .prepare();
+
+  return {
+    get: (taskId) => getStmt.get({ taskId }) ?? null,
+
+    savePending: (task) =>
+      transaction(() => {
+        const row = upsertStmt.get(task);
+        if (row === undefined) {
+          const existing = getStmt.get({ taskId: task.taskId });
+          if (existing === undefined)
+            throw new Error(`task ${task.taskId} vanished in savePending`);
+          return existing;
+        }
+        // Commands held for the previous attempt belong to a run that is over.
+        if (row.attempts > 1) dropHeldStmt.run({ taskId: task.taskId });
+        return row;
+      }),
+
+    markDispatched: (taskId, daemonId, machineId, at) => {
+      dispatchStmt.run({ taskId, daemonId, machineId, at });
+    },
+
+    markPending: (taskId) => {
+      requeueStmt.run({ taskId });
+    },
+
+    markEnded: (taskId, status, at, error) => {
+      if (ACTIVE_STATUSES.includes(status)) {
+        throw new RangeError(`markEnded with active status ${status}`);
+      }
+      endStmt.run({ taskId, status, at, error });
+    },
+
+    setReportedStatus: (taskId, status) => {
+      reportStmt.run({ taskId, status });
+    },
+
+    loadActive: () => activeStmt.all(),
+
+    list: ({ limit, offset, status }: TaskQuery) =>
+      transaction(() => {
+        // One read transaction so rows and total come from the same snapshot.
+        const page =
+          status === undefined
+            ? listAllStmt.all({ limit, offset })
+            : listByStatusStmt.all({ limit, offset, status });
+        const total =
+          status === undefined ? countAllStmt.get()?.n : countStatusStmt.get({ status })?.n;
+        return { tasks: page, total: total ?? 0 };
+      }),
+
+    countByStatus: () => {
+      const counts: Record<TaskStatus, number> = {
+        pending: 0,
+        dispatched: 0,
+        completed: 0,
+        failed: 0,
+        cancelled: 0,
+        lost: 0,
+      };
+      for (const { status, n } of groupStmt.all()) counts[status] = n;
+      return counts;
+    },
+
+    prune: (keep) => pruneStmt.all({ keep: Math.max(0, Math.trunc(keep)) }).length,
+
+    holdCommand: (taskId, frame) => {
+      holdStmt.run({ taskId, frame });
+    },
+
+    takeHeldCommands: (taskId) =>
+      // RETURNING order is unspecified in SQLite; sort by id to keep arrival order.
+      takeStmt
+        .all({ taskId })
+        .sort((a, b) => a.id - b.id)
+        .map((r) => r.frame),
+
+    heldCommands: (taskId) => heldStmt.all({ taskId }).map((r) => r.frame),
+  };
+}
