@@ -56,7 +56,7 @@ export async function startRelayServer(config: Config, overrides: RelayServerOve
     level: config.logLevel,
     clock,
     write: overrides.write ?? stdoutWriter,
-    secrets: [config.apiKey ?? "", ...config.daemonKeys],
+    secrets: [config.apiKey ?? "", ...config.daemonKeys, config.adminToken ?? ""],
   });
   const database = openDatabase(config.dbPath);
   const stores = createStores(database.db, database.sqlite, { logKeep: config.logKeep });
@@ -101,6 +101,9 @@ export async function startRelayServer(config: Config, overrides: RelayServerOve
       daemonTimeoutMs: config.daemonTimeoutMs,
       graceMs: config.graceMs,
       historyKeep: config.historyKeep,
+      daemonRate: config.daemonRate,
+      daemonBurst: config.daemonBurst,
+      maxUnauthenticated: config.maxUnauthenticated,
       acceptKey: createKeyCheck([config.apiKey ?? "", ...config.daemonKeys]),
       newId: randomUUID,
     },

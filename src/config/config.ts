@@ -33,6 +33,14 @@ export interface Config {
   historyKeep: number;
   outboxMaxBytes: number;
   logLevel: LogLevel;
+  daemonRate: number;
+  daemonBurst: number;
+  maxUnauthenticated: number;
+  tlsCert: string | null;
+  tlsKey: string | null;
+  adminToken: string | null;
+  corsOrigins: string[];
+  protectReads: boolean;
 }
 
 export type ConfigResult = { ok: true; config: Config; rest: string[] } | { ok: false; message: string };
@@ -70,6 +78,9 @@ function parseValue(spec: OptionSpec, raw: string): string | number | string[] |
     case "level":
       if (!["debug", "info", "warn", "error"].includes(raw)) fail(spec, `expected debug, info, warn or error`);
       return raw;
+    case "bool":
+      if (!["true", "false", "1", "0", "yes", "no"].includes(raw.trim().toLowerCase())) fail(spec, "expected true or false");
+      return ["true", "1", "yes"].includes(raw.trim().toLowerCase()) ? "true" : "";
     case "list":
       return raw.split(",").map((s) => s.trim()).filter(Boolean);
     case "url": {
@@ -108,16 +119,25 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
   try {
     const { values: flags, rest } = readFlags(argv);
     const pick = (name: string): string | undefined => flags.get(name) ?? env[name];
-    const get = (spec: OptionSpec): ReturnType<typeof parseValue> => {
-      let raw = pick(spec.env);
-      const file = spec.fromFile ? pick(`${spec.env}_FILE`) : undefined;
-      if (raw === undefined && file !== undefined) {
-        try {
-          raw = io.readFile(resolve(io.cwd, file)).replace(/\r?\n$/, "");
-        } catch {
-          fail(spec, `cannot read ${spec.env}_FILE ${file}`);
-        }
+    const readSecret = (spec: OptionSpec, file: string): string => {
+      try {
+        return io.readFile(resolve(io.cwd, file)).replace(/\r?\n$/, "");
+      } catch {
+        return fail(spec, `cannot read ${spec.env}_FILE ${file}`);
       }
+    };
+    // Flags win over env; within each source a value wins over its *_FILE, unless it is empty.
+    const rawValue = (spec: OptionSpec): string | undefined => {
+      for (const source of [(k: string) => flags.get(k), (k: string) => env[k]]) {
+        const value = source(spec.env);
+        const file = spec.fromFile ? source(`${spec.env}_FILE`) : undefined;
+        if (value !== undefined && (value !== "" || !file)) return value;
+        if (file) return readSecret(spec, file);
+      }
+      return undefined;
+    };
+    const get = (spec: OptionSpec): ReturnType<typeof parseValue> => {
+      let raw = rawValue(spec);
       if (raw === undefined || (raw === "" && spec.kind !== "string")) raw = spec.default ?? undefined;
       return raw === undefined ? null : parseValue(spec, raw);
     };
@@ -150,7 +170,18 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       historyKeep: v("MAKIMA_RELAY_HISTORY_KEEP"),
       outboxMaxBytes: v("MAKIMA_RELAY_OUTBOX_MAX_BYTES"),
       logLevel: v("MAKIMA_RELAY_LOG_LEVEL"),
+      daemonRate: v("MAKIMA_RELAY_DAEMON_RATE"),
+      daemonBurst: v("MAKIMA_RELAY_DAEMON_BURST"),
+      maxUnauthenticated: v("MAKIMA_RELAY_MAX_UNAUTHENTICATED"),
+      tlsCert: v("MAKIMA_RELAY_TLS_CERT") || null,
+      tlsKey: v("MAKIMA_RELAY_TLS_KEY") || null,
+      adminToken: v("MAKIMA_RELAY_ADMIN_TOKEN") || null,
+      corsOrigins: v("MAKIMA_RELAY_CORS_ORIGINS") ?? [],
+      protectReads: v("MAKIMA_RELAY_PROTECT_READS") === "true",
     };
+    if ((config.tlsCert === null) !== (config.tlsKey === null)) {
+      throw new ConfigError("MAKIMA_RELAY_TLS_CERT and MAKIMA_RELAY_TLS_KEY must be set together");
+    }
     if (config.reconnectMaxMs < config.reconnectBaseMs) {
       throw new ConfigError("MAKIMA_RELAY_RECONNECT_MAX_MS must not be below MAKIMA_RELAY_RECONNECT_BASE_MS");
     }

@@ -1,5 +1,6 @@
 import type { TimerHandle } from "./clock.ts";
 import type { DaemonConnection } from "./ports.ts";
+import type { TokenBucket } from "./rate-limit.ts";
 
 /** An authenticated daemon (or child relay) connection. */
 export interface Daemon {
@@ -22,6 +23,9 @@ export interface Daemon {
   reconcile: Set<string> | null;
   /** Closed by the relay on purpose (replaced): its close must not touch its tasks. */
   retired: boolean;
+  /** Frame rate limit; null for child relays, whose daemons are limited at the child. */
+  readonly limiter: TokenBucket | null;
+  lastRateLimitNotice: number;
 }
 
 interface Unauthenticated {

@@ -9,6 +9,7 @@ import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protoco
 import type { Clock, TimerHandle } from "./clock.ts";
 import { type Daemon, DaemonRegistry } from "./daemon-registry.ts";
 import type { DaemonConnection, EventLog, Stores } from "./ports.ts";
+import { TokenBucket } from "./rate-limit.ts";
 import { RelayStats } from "./stats.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
 
@@ -17,6 +18,10 @@ export interface RelayOptions {
   daemonTimeoutMs: number;
   graceMs: number;
   historyKeep: number;
+  /** Frames a second per daemon, and the burst above it (child relays are exempt). */
+  daemonRate: number;
+  daemonBurst: number;
+  maxUnauthenticated: number;
   /** Constant-time check of a daemon's apiKey. */
   acceptKey(key: string): boolean;
   newId(): string;
@@ -66,6 +71,11 @@ export class Relay {
 
   // ---- daemon side -------------------------------------------------------
 
+  /** Room for one more socket awaiting authenticate? (Beyond it, upgrades get 503.) */
+  canAcceptConnection(): boolean {
+    return this.registry.unauthenticatedCount < this.opts.maxUnauthenticated;
+  }
+
   daemonOpened(conn: DaemonConnection): void {
     const timer = this.clock.setTimeout(() => {
       if (this.registry.takeUnauthenticated(conn.id) === undefined) return;
@@ -80,7 +90,12 @@ export class Relay {
       this.authenticate(conn, text);
       return;
     }
-    daemon.lastSeen = this.clock.now();
+    const now = this.clock.now();
+    daemon.lastSeen = now;
+    if (daemon.limiter && !daemon.limiter.take(now)) {
+      this.rateLimited(daemon, now);
+      return;
+    }
     this.stats.frameFromDaemon(text.length);
     const parsed = parseDaemonFrame(text);
     if (!parsed.ok) {
@@ -114,6 +129,15 @@ export class Relay {
     if (!daemon || !daemon.backpressured) return;
     daemon.backpressured = false;
     this.tasks.dispatchQueued();
+  }
+
+  /** One rateLimited error a second at most: the error replies must not become a flood of their own. */
+  private rateLimited(daemon: Daemon, now: number): void {
+    this.stats.rateLimitedFrames += 1;
+    if (now - daemon.lastRateLimitNotice < 1000) return;
+    daemon.lastRateLimitNotice = now;
+    daemon.conn.send(encodeError("rateLimited", `more than ${this.opts.daemonRate} frames/s; frames are being dropped`));
+    this.log.connection("rate_limited", `Daemon ${daemon.hostname} (${daemon.daemonId}) exceeded the frame rate`, "warn");
   }
 
   private handleFrame(daemon: Daemon, frame: DaemonFrame, text: string): void {
@@ -182,6 +206,8 @@ export class Relay {
       backpressured: false,
       reconcile: null,
       retired: false,
+      limiter: auth.role === "relay" ? null : new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
+      lastRateLimitNotice: 0,
     });
     conn.send(encodeAuthenticated(daemon.daemonId));
     this.log.connection(

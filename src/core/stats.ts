@@ -7,6 +7,7 @@ export class RelayStats {
   framesFromServer = 0;
   bytesFromServer = 0;
   dispatchedTotal = 0;
+  rateLimitedFrames = 0;
   /** Spawn received → written to a daemon, in ms, for the latest dispatches. */
   readonly dispatchLatencies: number[] = [];
   readonly endedByStatus: Partial<Record<TaskStatus, number>> = {};

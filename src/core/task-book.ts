@@ -182,7 +182,14 @@ export class TaskBook {
   private deliverHeld(daemon: Daemon, task: ActiveTask): void {
     if (!task.hasHeld) return;
     task.hasHeld = false;
-    for (const frame of this.stores.tasks.takeHeldCommands(task.taskId)) daemon.conn.send(frame);
+    const frames = this.stores.tasks.takeHeldCommands(task.taskId);
+    for (let i = 0; i < frames.length; i++) {
+      if (daemon.conn.send(frames[i] as string) !== "dropped") continue;
+      // The socket is going away: keep the rest, in order, for its reattach.
+      for (const rest of frames.slice(i)) this.stores.tasks.holdCommand(task.taskId, rest);
+      task.hasHeld = true;
+      return;
+    }
   }
 
   /** A daemon reported `taskComplete` for a task it holds. */

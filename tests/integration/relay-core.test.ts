@@ -3,15 +3,30 @@
  * over real sockets, with a real SQLite file.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { connectSimDaemon, type SimDaemon, type SimServer, startSimServer } from "../../src/sim/index.ts";
+import {
+  connectSimDaemon,
+  type SimDaemon,
+  type SimServer,
+  startSimServer,
+} from "../../src/sim/index.ts";
 import { startTestRelay, TEST_KEY, type TestRelay } from "../helpers/relay.ts";
 
 let server: SimServer;
 let relay: TestRelay;
 const daemons: SimDaemon[] = [];
 
-async function daemon(machineId: string, maxConcurrentTasks: number, apiKey = TEST_KEY): Promise<SimDaemon> {
-  const d = await connectSimDaemon({ url: relay.daemonUrl, apiKey, machineId, hostname: `${machineId}-host`, maxConcurrentTasks });
+async function daemon(
+  machineId: string,
+  maxConcurrentTasks: number,
+  apiKey = TEST_KEY,
+): Promise<SimDaemon> {
+  const d = await connectSimDaemon({
+    url: relay.daemonUrl,
+    apiKey,
+    machineId,
+    hostname: `${machineId}-host`,
+    maxConcurrentTasks,
+  });
   daemons.push(d);
   await d.authenticated;
   return d;
@@ -35,9 +50,19 @@ afterEach(async () => {
 describe("upstream link", () => {
   test("authenticates with a stable machineId, role relay, and capacity 0", async () => {
     const conn = await server.waitForConnection();
-    expect(conn).toMatchObject({ machineId: relay.machineId, role: "relay", maxConcurrentTasks: 0, apiKey: TEST_KEY });
+    expect(conn).toMatchObject({
+      machineId: relay.machineId,
+      role: "relay",
+      maxConcurrentTasks: 0,
+      apiKey: TEST_KEY,
+    });
     const status = await relay.json("/status");
-    expect(status).toMatchObject({ status: "degraded", upstreamConnected: true, daemonId: conn.daemonId, reconnectAttempts: 0 });
+    expect(status).toMatchObject({
+      status: "degraded",
+      upstreamConnected: true,
+      daemonId: conn.daemonId,
+      reconnectAttempts: 0,
+    });
     await daemon("m1", 1);
     expect(await relay.json("/status")).toMatchObject({ status: "ok", connectedDaemons: 1 });
   });
@@ -80,7 +105,12 @@ describe("dispatch and routing", () => {
     await small.waitFor(spawned("t5"));
     await server.waitFor((f) => f.msg?.type === "taskComplete" && f.msg.taskId === "t2");
     const t2 = await relay.json("/tasks/t2");
-    expect(t2).toMatchObject({ taskId: "t2", status: "completed", machineId: "small", attempts: 1 });
+    expect(t2).toMatchObject({
+      taskId: "t2",
+      status: "completed",
+      machineId: "small",
+      attempts: 1,
+    });
   });
 
   test("control commands reach the daemon that holds the task; unknown commands are broadcast", async () => {
@@ -90,7 +120,12 @@ describe("dispatch and routing", () => {
     server.spawnTask("tb");
     await a.waitFor(spawned("ta"));
     await b.waitFor(spawned("tb"));
-    const sent = [server.pauseTask("tb"), server.resumeTask("tb"), server.sendMessage("tb", "hi"), server.interruptTask("tb")];
+    const sent = [
+      server.pauseTask("tb"),
+      server.resumeTask("tb"),
+      server.sendMessage("tb", "hi"),
+      server.interruptTask("tb"),
+    ];
     for (const raw of sent) await b.waitFor((f) => f.raw === raw);
     expect(a.received.filter((f) => f.msg?.taskId === "tb")).toHaveLength(0);
 
@@ -103,11 +138,14 @@ describe("dispatch and routing", () => {
     const d = await daemon("d", 2);
     server.spawnTask("tx", "build things");
     await d.waitFor(spawned("tx"));
-    const odd = '{ "type" : "taskOutput",  "taskId":"tx", "big": 12345678901234567890, "s":"\\u00e9 ünï", "n": 1.0 }';
+    const odd =
+      '{ "type" : "taskOutput",  "taskId":"tx", "big": 12345678901234567890, "s":"\\u00e9 ünï", "n": 1.0 }';
     d.sendRaw(odd);
     const got = await server.waitFor((f) => f.msg?.type === "taskOutput");
     expect(got.raw).toBe(odd);
-    const done = d.send('{"type":"taskComplete","taskId":"tx","success":false,"error":"boom","extra":[1,2]}');
+    const done = d.send(
+      '{"type":"taskComplete","taskId":"tx","success":false,"error":"boom","extra":[1,2]}',
+    );
     expect((await server.waitFor((f) => f.msg?.type === "taskComplete")).raw).toBe(done);
     const task = await relay.json("/tasks/tx");
     expect(task).toMatchObject({ taskName: "build things", status: "failed", error: "boom" });
@@ -122,7 +160,9 @@ describe("dispatch and routing", () => {
     thief.complete("secret", true);
     thief.taskOutput("nope", "unknown task");
     const errors = [
-      await thief.waitFor((f) => f.msg?.type === "error" && String(f.msg.message).includes("secret")),
+      await thief.waitFor(
+        (f) => f.msg?.type === "error" && String(f.msg.message).includes("secret"),
+      ),
       await thief.waitFor((f) => f.msg?.type === "error" && String(f.msg.message).includes("nope")),
     ];
     expect(errors.map((e) => e.msg.code)).toEqual(["notYourTask", "notYourTask"]);
@@ -135,7 +175,11 @@ describe("dispatch and routing", () => {
   });
 
   test("a daemon with a wrong key is refused with 4401", async () => {
-    const intruder = await connectSimDaemon({ url: relay.daemonUrl, apiKey: "wrong", machineId: "x" });
+    const intruder = await connectSimDaemon({
+      url: relay.daemonUrl,
+      apiKey: "wrong",
+      machineId: "x",
+    });
     const close = await intruder.waitForClose(5000);
     expect(close.code).toBe(4401);
     expect(intruder.received.some((f) => f.msg?.code === "unauthorized")).toBe(true);

@@ -15,7 +15,14 @@ test("each encoder writes the protocol's shape, and it parses back", () => {
     [encodeAuthenticated("d-1"), { type: "authenticated", daemonId: "d-1" }],
     [
       encodeAuthenticate({ apiKey: "k", machineId: "m", hostname: "h", maxConcurrentTasks: 0 }),
-      { type: "authenticate", apiKey: "k", machineId: "m", hostname: "h", maxConcurrentTasks: 0, role: "relay" },
+      {
+        type: "authenticate",
+        apiKey: "k",
+        machineId: "m",
+        hostname: "h",
+        maxConcurrentTasks: 0,
+        role: "relay",
+      },
     ],
     [encodeHeartbeat(["a", "b"]), { type: "heartbeat", activeTasks: ["a", "b"] }],
     [encodeTaskComplete("t", true), { type: "taskComplete", taskId: "t", success: true }],

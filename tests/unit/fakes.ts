@@ -235,11 +235,21 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   markDispatched(taskId: string, daemonId: string, machineId: string, at: number): void {
-    this.update(taskId, { status: "dispatched", dispatchedTo: daemonId, machineId, dispatchedAt: at });
+    this.update(taskId, {
+      status: "dispatched",
+      dispatchedTo: daemonId,
+      machineId,
+      dispatchedAt: at,
+    });
   }
 
   markPending(taskId: string): void {
-    this.update(taskId, { status: "pending", dispatchedTo: null, machineId: null, dispatchedAt: null });
+    this.update(taskId, {
+      status: "pending",
+      dispatchedTo: null,
+      machineId: null,
+      dispatchedAt: null,
+    });
   }
 
   markEnded(taskId: string, status: TaskStatus, at: number, error: string | null): void {
@@ -323,7 +333,8 @@ export class MemoryOutboxStore implements OutboxStore {
   }
 
   deleteThrough(id: number): void {
-    while (this.entries.length > 0 && (this.entries[0] as OutboxEntry).id <= id) this.entries.shift();
+    while (this.entries.length > 0 && (this.entries[0] as OutboxEntry).id <= id)
+      this.entries.shift();
   }
 
   dropOldestNonCritical(bytes: number): { frames: number; bytes: number } {

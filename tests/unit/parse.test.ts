@@ -52,7 +52,11 @@ describe("parseDaemonFrame: every kind", () => {
       j({ type: "heartbeat", activeTasks: ["a", "b"] }),
       { kind: "heartbeat", activeTasks: ["a", "b"] },
     ],
-    ["heartbeat empty", j({ type: "heartbeat", activeTasks: [] }), { kind: "heartbeat", activeTasks: [] }],
+    [
+      "heartbeat empty",
+      j({ type: "heartbeat", activeTasks: [] }),
+      { kind: "heartbeat", activeTasks: [] },
+    ],
     [
       "taskComplete success",
       j({ type: "taskComplete", taskId: "t1", success: true }),
@@ -133,7 +137,11 @@ describe("parseDaemonFrame: malformed input is badMessage naming the field", () 
     ],
     ["apiKey number", j({ ...auth, apiKey: 1 }), /"apiKey"/],
     ["machineId empty", j({ ...auth, machineId: "" }), /"machineId"/],
-    ["heartbeat activeTasks not array", j({ type: "heartbeat", activeTasks: "t1" }), /"activeTasks"/],
+    [
+      "heartbeat activeTasks not array",
+      j({ type: "heartbeat", activeTasks: "t1" }),
+      /"activeTasks"/,
+    ],
     ["heartbeat activeTasks missing", j({ type: "heartbeat" }), /"activeTasks"/],
     ["heartbeat activeTasks of numbers", j({ type: "heartbeat", activeTasks: [1] }), /activeTasks/],
     ["taskComplete success missing", j({ type: "taskComplete", taskId: "t" }), /"success"/],
@@ -148,8 +156,16 @@ describe("parseDaemonFrame: malformed input is badMessage naming the field", () 
       j({ type: "taskComplete", taskId: "t", success: false, error: 5 }),
       /"error"/,
     ],
-    ["taskStatusChange newStatus missing", j({ type: "taskStatusChange", taskId: "t" }), /"newStatus"/],
-    ["capacityUpdate negative", j({ type: "capacityUpdate", maxConcurrentTasks: -2 }), /"maxConcurrentTasks"/],
+    [
+      "taskStatusChange newStatus missing",
+      j({ type: "taskStatusChange", taskId: "t" }),
+      /"newStatus"/,
+    ],
+    [
+      "capacityUpdate negative",
+      j({ type: "capacityUpdate", maxConcurrentTasks: -2 }),
+      /"maxConcurrentTasks"/,
+    ],
   ];
   test.each(cases)("%s", (_name, text, message) => {
     const r = parseDaemonFrame(text);
@@ -197,8 +213,16 @@ describe("parseServerFrame", () => {
       j({ type: "sendMessage", taskId: "t1", message: "hi" }),
       { kind: "control", type: "sendMessage", taskId: "t1" },
     ],
-    ["unknown type", j({ type: "restartDaemon", all: true }), { kind: "other", type: "restartDaemon" }],
-    ["error frame", j({ type: "error", code: "x", message: "y" }), { kind: "other", type: "error" }],
+    [
+      "unknown type",
+      j({ type: "restartDaemon", all: true }),
+      { kind: "other", type: "restartDaemon" },
+    ],
+    [
+      "error frame",
+      j({ type: "error", code: "x", message: "y" }),
+      { kind: "other", type: "error" },
+    ],
   ];
   test.each(cases)("%s", (_name, text, expected) => {
     expect(parseServerFrame(text)).toEqual({ ok: true, value: expected });
@@ -293,7 +317,9 @@ function randomValue(rnd: () => number, depth: number): unknown {
     case 4:
       return "x".repeat(Math.floor(rnd() * 600));
     case 5:
-      return String.fromCharCode(...Array.from({ length: Math.floor(rnd() * 8) }, () => Math.floor(rnd() * 0xffff)));
+      return String.fromCharCode(
+        ...Array.from({ length: Math.floor(rnd() * 8) }, () => Math.floor(rnd() * 0xffff)),
+      );
     case 6:
       return "t1";
     case 7:
@@ -305,9 +331,11 @@ function randomValue(rnd: () => number, depth: number): unknown {
 
 function randomObject(rnd: () => number, depth: number): Record<string, unknown> {
   const o: Record<string, unknown> = {};
-  if (rnd() < 0.8) o.type = rnd() < 0.9 ? TYPES[Math.floor(rnd() * TYPES.length)] : randomValue(rnd, depth);
+  if (rnd() < 0.8)
+    o.type = rnd() < 0.9 ? TYPES[Math.floor(rnd() * TYPES.length)] : randomValue(rnd, depth);
   const n = Math.floor(rnd() * 6);
-  for (let i = 0; i < n; i++) o[FIELDS[Math.floor(rnd() * FIELDS.length)] as string] = randomValue(rnd, depth);
+  for (let i = 0; i < n; i++)
+    o[FIELDS[Math.floor(rnd() * FIELDS.length)] as string] = randomValue(rnd, depth);
   return o;
 }
 

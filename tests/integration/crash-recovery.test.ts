@@ -1,0 +1,100 @@
+/**
+ * kill -9 during an upstream outage: after a restart on the same database,
+ * everything the relay had accepted reaches the server, and the relay keeps
+ * its machineId and its dispatched tasks.
+ */
+import { expect, test } from "bun:test";
+import { connectSimDaemon, type SimDaemon, startSimServer } from "../../src/sim/index.ts";
+import { ensureBinary, freePort, spawnRelayBinary } from "../helpers/binary.ts";
+
+const KEY = "crash-test-key-77";
+
+async function barrier(d: SimDaemon, id: string): Promise<void> {
+  d.taskOutput(id, "sync");
+  await d.waitFor((f) => f.msg?.code === "notYourTask" && String(f.msg.message).includes(id));
+}
+
+test("SIGKILL during an outage loses nothing the relay accepted", async () => {
+  const binary = await ensureBinary();
+  await using server = startSimServer();
+  const port = await freePort();
+  const env = {
+    MAKIMA_SERVER_URL: server.url,
+    MAKIMA_API_KEY: KEY,
+    MAKIMA_RELAY_PORT: String(port),
+    MAKIMA_RELAY_HOST: "127.0.0.1",
+    MAKIMA_RELAY_RECONNECT_BASE_MS: "20",
+    MAKIMA_RELAY_RECONNECT_MAX_MS: "200",
+    MAKIMA_RELAY_GRACE_MS: "30000",
+  };
+  const first = spawnRelayBinary({ binary, env });
+  await first.waitForHttp("/health", 10_000);
+  const upstream = await server.waitForConnection(10_000);
+  const d = await connectSimDaemon({
+    url: `ws://127.0.0.1:${port}`,
+    apiKey: KEY,
+    machineId: "survivor",
+    maxConcurrentTasks: 4,
+  });
+  await d.authenticated;
+  server.spawnTask("k1");
+  server.spawnTask("k2");
+  await d.waitFor((f) => f.msg?.type === "spawnTask" && f.msg.taskId === "k2");
+
+  await server.stop();
+  await first.waitForLog((l) => l.event === "disconnected", 5000);
+  const accepted: string[] = [];
+  for (let i = 0; i < 20; i++) accepted.push(d.taskOutput("k1", `line ${i}`));
+  accepted.push(d.complete("k1", true));
+  await barrier(d, "sync-1");
+
+  first.kill("SIGKILL");
+  await first.exited;
+  await d.waitForClose(5000);
+
+  const second = spawnRelayBinary({ binary, env, cwd: first.cwd });
+  try {
+    await second.waitForHttp("/health", 10_000);
+    const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Record<
+      string,
+      number | string
+    >;
+    expect(status.machineId).toBe(upstream.machineId);
+    expect(status.activeTasks).toBeGreaterThanOrEqual(1);
+    expect((status.outbox as unknown as { frames: number }).frames).toBe(accepted.length);
+
+    server.restart();
+    const back = await server.waitForConnection(10_000, (c) => c.connId !== upstream.connId);
+    expect(back.machineId).toBe(upstream.machineId);
+    await server.waitFor((f) => f.msg?.type === "taskComplete" && f.msg.taskId === "k1", 10_000);
+    const got = server.received
+      .filter((f) => f.msg?.taskId === "k1" && f.msg?.type !== "spawnTask")
+      .map((f) => f.raw);
+    expect(got).toEqual(accepted);
+
+    // k2 waits for its daemon: the same machine reconnecting gets it back and can finish it.
+    const again = await connectSimDaemon({
+      url: `ws://127.0.0.1:${port}`,
+      apiKey: KEY,
+      machineId: "survivor",
+      maxConcurrentTasks: 4,
+    });
+    await again.authenticated;
+    again.heartbeat(["k2"]);
+    const done = again.complete("k2", true);
+    expect(
+      (
+        await server.waitFor(
+          (f) => f.msg?.taskId === "k2" && f.msg?.type === "taskComplete",
+          10_000,
+        )
+      ).raw,
+    ).toBe(done);
+    await again.close();
+    second.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+  } finally {
+    await second[Symbol.asyncDispose]();
+    await first[Symbol.asyncDispose]();
+  }
+});

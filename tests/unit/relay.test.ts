@@ -1,0 +1,790 @@
+import { describe, expect, test } from "bun:test";
+import { createKeyCheck } from "../../src/core/key-check.ts";
+import { ManualClock } from "../../src/core/manual-clock.ts";
+import type { Stores } from "../../src/core/ports.ts";
+import { Relay, type RelayOptions } from "../../src/core/relay.ts";
+import { createStores, openDatabase } from "../../src/store/database.ts";
+import { createMemoryStores, FakeConnection, FakeLog, type Json } from "./fakes.ts";
+
+const RELAY_KEY = "relay-key";
+const DAEMON_KEY = "daemon-key";
+const AUTH_TIMEOUT = 10_000;
+const DAEMON_TIMEOUT = 90_000;
+const GRACE = 60_000;
+
+interface Forwarded {
+  text: string;
+  critical: boolean;
+}
+
+/** Both store implementations must give the relay the same behaviour. */
+const storeKinds: [string, () => Stores][] = [
+  ["memory stores", () => createMemoryStores()],
+  [
+    "sqlite :memory: stores",
+    () => {
+      const db = openDatabase(":memory:");
+      return createStores(db.db, db.sqlite, { logKeep: 1000 });
+    },
+  ],
+];
+
+function harness(makeStores: () => Stores, over: Partial<RelayOptions> = {}) {
+  const clock = new ManualClock();
+  const stores = makeStores();
+  const log = new FakeLog();
+  const forwarded: Forwarded[] = [];
+  let ids = 0;
+  let conns = 0;
+  const relay = new Relay(
+    {
+      authTimeoutMs: AUTH_TIMEOUT,
+      daemonTimeoutMs: DAEMON_TIMEOUT,
+      graceMs: GRACE,
+      historyKeep: 1000,
+      daemonRate: 1000,
+      daemonBurst: 2000,
+      maxUnauthenticated: 256,
+      acceptKey: createKeyCheck([RELAY_KEY, DAEMON_KEY]),
+      newId: () => `d${++ids}`,
+      ...over,
+    },
+    stores,
+    { forward: (text, critical) => forwarded.push({ text, critical }) },
+    clock,
+    log,
+  );
+
+  /** A new socket; like Bun, its close() runs the relay's close handler synchronously. */
+  const open = (): FakeConnection => {
+    const conn = new FakeConnection(`c${++conns}`);
+    conn.onClose = (code, reason) => relay.daemonClosed(conn, code, reason);
+    relay.daemonOpened(conn);
+    return conn;
+  };
+  const send = (conn: FakeConnection, frame: Json | string): void =>
+    relay.daemonMessage(conn, typeof frame === "string" ? frame : JSON.stringify(frame));
+  const authFrame = (machineId: string, capacity: number, extra: Json = {}): Json => ({
+    type: "authenticate",
+    apiKey: DAEMON_KEY,
+    machineId,
+    hostname: `host-${machineId}`,
+    maxConcurrentTasks: capacity,
+    ...extra,
+  });
+  /** Opens and authenticates a daemon; returns its socket minus the `authenticated` frame. */
+  const daemon = (machineId: string, capacity: number, extra: Json = {}): FakeConnection => {
+    const conn = open();
+    send(conn, authFrame(machineId, capacity, extra));
+    expect(conn.frames()[0]?.type).toBe("authenticated");
+    conn.sent.shift();
+    return conn;
+  };
+  const server = (frame: Json | string): void =>
+    relay.serverFrame(typeof frame === "string" ? frame : JSON.stringify(frame));
+  const spawn = (taskId: string): string => {
+    const text = spawnText(taskId);
+    server(text);
+    return text;
+  };
+  const status = (taskId: string) => stores.tasks.get(taskId)?.status;
+  const upstreamTypes = () => forwarded.map((f) => (JSON.parse(f.text) as Json).type);
+  return {
+    clock,
+    stores,
+    log,
+    forwarded,
+    relay,
+    open,
+    send,
+    authFrame,
+    daemon,
+    server,
+    spawn,
+    status,
+    upstreamTypes,
+  };
+}
+
+/** Odd spacing, number formats and unknown fields: any re-encoding would show. */
+const spawnText = (taskId: string): string =>
+  `{"type":"spawnTask",  "taskId":"${taskId}","taskName":"job ${taskId}","payload":{"z":1.0,"a":[2e0, "é"]}}`;
+const control = (type: string, taskId: string, extra = ""): string =>
+  `{"type":"${type}","taskId":"${taskId}"${extra}}`;
+const taskIdsIn = (conn: FakeConnection, type = "spawnTask"): string[] =>
+  conn
+    .frames()
+    .filter((f) => f.type === type)
+    .map((f) => f.taskId as string);
+
+describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
+  describe("authentication", () => {
+    test("success: authenticated with a fresh daemonId, capacity from the frame", () => {
+      const h = harness(makeStores);
+      const conn = h.open();
+      expect(h.relay.registry.unauthenticatedCount).toBe(1);
+      h.send(conn, h.authFrame("m1", 3));
+      expect(conn.frames()).toEqual([{ type: "authenticated", daemonId: "d1" }]);
+      expect(conn.closed).toBeNull();
+      expect(h.relay.registry.unauthenticatedCount).toBe(0);
+      const d = h.relay.registry.get(conn.id);
+      expect([d?.daemonId, d?.machineId, d?.capacity, d?.role]).toEqual(["d1", "m1", 3, "daemon"]);
+      expect(h.forwarded).toEqual([]); // authenticate is never forwarded
+      expect(h.log.events("downstream_connect").length).toBe(1);
+    });
+
+    test("both the relay's own key and extra daemon keys are accepted", () => {
+      const h = harness(makeStores);
+      for (const key of [RELAY_KEY, DAEMON_KEY]) {
+        const conn = h.open();
+        h.send(conn, h.authFrame(`m-${key}`, 1, { apiKey: key }));
+        expect(conn.types()).toEqual(["authenticated"]);
+      }
+      expect(h.relay.registry.size).toBe(2);
+    });
+
+    test("role relay is recorded", () => {
+      const h = harness(makeStores);
+      const conn = h.daemon("child", 2, { role: "relay" });
+      expect(h.relay.registry.get(conn.id)?.role).toBe("relay");
+    });
+
+    const failures: [string, (h: ReturnType<typeof harness>) => Json | string, string, RegExp][] = [
+      ["wrong key", (h) => h.authFrame("m1", 1, { apiKey: "nope" }), "unauthorized", /key/i],
+      ["empty key", (h) => h.authFrame("m1", 1, { apiKey: "" }), "unauthorized", /key/i],
+      [
+        "heartbeat first",
+        () => ({ type: "heartbeat", activeTasks: [] }),
+        "badMessage",
+        /authenticate/,
+      ],
+      [
+        "taskComplete first",
+        () => ({ type: "taskComplete", taskId: "t", success: true }),
+        "badMessage",
+        /authenticate/,
+      ],
+      ["not JSON", () => "{oops", "badMessage", /JSON/],
+      ["array", () => "[1]", "badMessage", /object/],
+      ["maxConcurrentTasks -1", (h) => h.authFrame("m1", -1), "badMessage", /maxConcurrentTasks/],
+      ["maxConcurrentTasks 1.5", (h) => h.authFrame("m1", 1.5), "badMessage", /maxConcurrentTasks/],
+      [
+        "missing machineId",
+        () => ({ type: "authenticate", apiKey: DAEMON_KEY, hostname: "h", maxConcurrentTasks: 1 }),
+        "badMessage",
+        /machineId/,
+      ],
+    ];
+    test.each(failures)("failure: %s → error frame then close 4401", (_n, make, code, message) => {
+      const h = harness(makeStores);
+      const conn = h.open();
+      h.send(conn, make(h));
+      const frames = conn.frames();
+      expect(frames.length).toBe(1);
+      expect(frames[0]).toMatchObject({ type: "error", code });
+      expect(frames[0]?.message as string).toMatch(message);
+      expect(conn.closed?.code).toBe(4401);
+      expect(h.relay.registry.size).toBe(0);
+      expect(h.relay.registry.unauthenticatedCount).toBe(0);
+      // Anything after the rejection is ignored.
+      h.send(conn, h.authFrame("m1", 1));
+      expect(conn.sent.length).toBe(1);
+      expect(h.relay.registry.size).toBe(0);
+    });
+
+    test("auth timeout via the clock → unauthorized, 4401", () => {
+      const h = harness(makeStores);
+      const conn = h.open();
+      h.clock.advance(AUTH_TIMEOUT - 1);
+      expect(conn.closed).toBeNull();
+      h.clock.advance(1);
+      expect(conn.frames()).toEqual([
+        { type: "error", code: "unauthorized", message: expect.stringContaining("timeout") },
+      ]);
+      expect(conn.closed?.code).toBe(4401);
+      expect(h.relay.registry.unauthenticatedCount).toBe(0);
+      h.send(conn, h.authFrame("m1", 1));
+      expect(h.relay.registry.size).toBe(0);
+    });
+
+    test("authenticating in time cancels the timeout; closing early clears it", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("m1", 1);
+      const b = h.open();
+      b.close(1000, "bye");
+      expect(h.relay.registry.unauthenticatedCount).toBe(0);
+      expect(h.clock.timerCount).toBe(0);
+      h.clock.advance(AUTH_TIMEOUT * 2);
+      expect(a.sent).toEqual([]);
+      expect(a.closed).toBeNull();
+    });
+
+    test("a second authenticate gets badMessage and changes nothing", () => {
+      const h = harness(makeStores);
+      const conn = h.daemon("m1", 1);
+      h.send(conn, h.authFrame("other-machine", 9));
+      expect(conn.frames()).toEqual([
+        { type: "error", code: "badMessage", message: expect.stringContaining("already") },
+      ]);
+      expect(conn.closed).toBeNull();
+      const d = h.relay.registry.get(conn.id);
+      expect([d?.machineId, d?.capacity, d?.daemonId]).toEqual(["m1", 1, "d1"]);
+      expect(h.forwarded).toEqual([]);
+    });
+
+    test("after authentication a bad frame is answered, not fatal", () => {
+      const h = harness(makeStores);
+      const conn = h.daemon("m1", 1);
+      h.send(conn, "not json");
+      h.send(conn, { type: "taskOutput", taskId: 7 });
+      expect(conn.frames().map((f) => [f.type, f.code])).toEqual([
+        ["error", "badMessage"],
+        ["error", "badMessage"],
+      ]);
+      expect(conn.closed).toBeNull();
+      h.spawn("t1");
+      expect(taskIdsIn(conn)).toEqual(["t1"]);
+    });
+
+    test("binary frames: fatal before authentication, an error frame after", () => {
+      const h = harness(makeStores);
+      const pre = h.open();
+      h.relay.daemonBinary(pre);
+      expect(pre.frames()[0]).toMatchObject({ type: "error", code: "badMessage" });
+      expect(pre.closed?.code).toBe(4401);
+      const post = h.daemon("m1", 1);
+      h.relay.daemonBinary(post);
+      expect(post.frames()[0]).toMatchObject({ type: "error", code: "badMessage" });
+      expect(post.closed).toBeNull();
+    });
+  });
+
+  describe("dispatch and queue", () => {
+    test("least-loaded across two daemons with different capacities, ties to the longest waiting", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 2);
+      const b = h.daemon("mb", 3);
+      const texts = ["t1", "t2", "t3", "t4", "t5", "t6"].map((t) => h.spawn(t));
+      expect(taskIdsIn(a)).toEqual(["t1", "t3"]);
+      expect(taskIdsIn(b)).toEqual(["t2", "t4", "t5"]);
+      expect(h.relay.tasks.queuedIds()).toEqual(["t6"]);
+      // The spawn frame is forwarded byte for byte.
+      expect(a.sent[0]).toBe(texts[0] as string);
+      expect(b.sent[0]).toBe(texts[1] as string);
+      expect(h.status("t1")).toBe("dispatched");
+      expect(h.stores.tasks.get("t2")?.dispatchedTo).toBe("d2");
+      expect(h.stores.tasks.get("t2")?.machineId).toBe("mb");
+      expect(h.status("t6")).toBe("pending");
+      expect(h.relay.stats.dispatchedTotal).toBe(5);
+    });
+
+    test("queue is FIFO while full; a taskComplete frees the slot for the next one", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 1);
+      for (const t of ["t1", "t2", "t3"]) h.spawn(t);
+      expect(taskIdsIn(d)).toEqual(["t1"]);
+      expect(h.relay.tasks.queuedIds()).toEqual(["t2", "t3"]);
+
+      const done = '{"type":"taskComplete","taskId":"t1","success":true,"extra":{"a":1.50}}';
+      h.send(d, done);
+      expect(h.forwarded).toEqual([{ text: done, critical: true }]);
+      expect(taskIdsIn(d)).toEqual(["t1", "t2"]);
+      expect(h.status("t1")).toBe("completed");
+
+      h.send(d, { type: "taskComplete", taskId: "t2", success: false, error: "exit 1" });
+      expect(taskIdsIn(d)).toEqual(["t1", "t2", "t3"]);
+      expect(h.stores.tasks.get("t2")).toMatchObject({ status: "failed", error: "exit 1" });
+      expect(h.relay.tasks.queued).toBe(0);
+    });
+
+    test("queued tasks go out, in order, when a daemon connects", () => {
+      const h = harness(makeStores);
+      for (const t of ["t1", "t2", "t3"]) h.spawn(t);
+      expect(h.relay.tasks.queuedIds()).toEqual(["t1", "t2", "t3"]);
+      expect(h.relay.tasks.heartbeatTasks().sort()).toEqual(["t1", "t2", "t3"]);
+      const conn = h.open();
+      h.send(conn, h.authFrame("m1", 2));
+      expect(conn.types()).toEqual(["authenticated", "spawnTask", "spawnTask"]);
+      expect(taskIdsIn(conn)).toEqual(["t1", "t2"]);
+      expect(h.relay.tasks.queuedIds()).toEqual(["t3"]);
+    });
+
+    test("duplicate spawnTask is dispatched once", () => {
+      const h = harness(makeStores);
+      for (const t of ["t1", "t1"]) h.spawn(t);
+      expect(h.relay.tasks.queuedIds()).toEqual(["t1"]);
+      const d = h.daemon("m1", 5);
+      expect(taskIdsIn(d)).toEqual(["t1"]);
+      h.spawn("t1");
+      expect(taskIdsIn(d)).toEqual(["t1"]);
+      expect(h.stores.tasks.get("t1")?.attempts).toBe(1);
+      expect(h.stores.meta.get("totalTasksProcessed")).toBe("1");
+    });
+
+    test("spawn for an ended task is a new attempt", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 5);
+      h.spawn("t1");
+      h.send(d, { type: "taskComplete", taskId: "t1", success: false, error: "x" });
+      expect(h.status("t1")).toBe("failed");
+      h.spawn("t1");
+      expect(taskIdsIn(d)).toEqual(["t1", "t1"]);
+      expect(h.stores.tasks.get("t1")).toMatchObject({
+        status: "dispatched",
+        attempts: 2,
+        error: null,
+      });
+      expect(h.stores.meta.get("totalTasksProcessed")).toBe("1");
+    });
+
+    test("backpressure: the daemon gets nothing more until it drains", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 5);
+      d.results.push("backpressure");
+      h.spawn("t1");
+      h.spawn("t2");
+      expect(taskIdsIn(d)).toEqual(["t1"]);
+      expect(h.relay.tasks.queuedIds()).toEqual(["t2"]);
+      h.relay.daemonDrained(d);
+      expect(taskIdsIn(d)).toEqual(["t1", "t2"]);
+    });
+
+    test("a spawn the socket dropped keeps its place at the head of the queue", () => {
+      const h = harness(makeStores);
+      h.spawn("t0");
+      h.spawn("t1");
+      const conn = h.open();
+      conn.results.push("sent", "dropped"); // authenticated goes out, then the socket dies
+      h.send(conn, h.authFrame("m1", 5));
+      expect(h.relay.tasks.queuedIds()).toEqual(["t0", "t1"]);
+      expect(h.status("t0")).toBe("pending");
+      const other = h.daemon("m2", 5);
+      expect(taskIdsIn(other)).toEqual(["t0", "t1"]);
+    });
+
+    test("capacityUpdate changes the slot count, dispatches, and is never forwarded", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("child", 0, { role: "relay" });
+      h.spawn("t1");
+      h.spawn("t2");
+      expect(d.sent).toEqual([]);
+      h.send(d, { type: "capacityUpdate", maxConcurrentTasks: 1 });
+      expect(taskIdsIn(d)).toEqual(["t1"]);
+      h.send(d, { type: "capacityUpdate", maxConcurrentTasks: 5 });
+      expect(taskIdsIn(d)).toEqual(["t1", "t2"]);
+      expect(h.forwarded).toEqual([]);
+    });
+  });
+
+  describe("control commands", () => {
+    test("routed to the daemon that holds the task, byte for byte", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 1);
+      const b = h.daemon("mb", 1);
+      h.spawn("t1");
+      h.spawn("t2");
+      a.clear();
+      b.clear();
+      const pause = control("pauseTask", "t2", ',"why":  "user"');
+      const msg = control("sendMessage", "t1", ',"message":"hi ☃"');
+      const interrupt = control("interruptTask", "t1");
+      h.server(pause);
+      h.server(msg);
+      h.server(interrupt);
+      expect(b.sent).toEqual([pause]);
+      expect(a.sent).toEqual([msg, interrupt]);
+      expect(h.status("t1")).toBe("dispatched"); // interrupting a running task is the daemon's job
+    });
+
+    test("a command for an unknown or ended task reaches nobody", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 1);
+      h.server(control("pauseTask", "ghost"));
+      h.spawn("t1");
+      h.send(a, { type: "taskComplete", taskId: "t1", success: true });
+      a.clear();
+      h.server(control("resumeTask", "t1"));
+      expect(a.sent).toEqual([]);
+      expect(h.log.events("warning").length).toBe(2);
+    });
+
+    test("commands for a queued task are held and delivered, in order, right after its spawnTask", () => {
+      const h = harness(makeStores);
+      h.spawn("t1");
+      const cmds = [
+        control("pauseTask", "t1"),
+        control("sendMessage", "t1", ',"m":1'),
+        control("resumeTask", "t1"),
+      ];
+      for (const c of cmds) h.server(c);
+      const conn = h.open();
+      h.send(conn, h.authFrame("m1", 1));
+      expect(conn.sent.slice(1)).toEqual([spawnText("t1"), ...cmds]);
+      expect(h.stores.tasks.heldCommands("t1")).toEqual([]);
+      // Later commands go straight through.
+      const later = control("pauseTask", "t1", ',"n":2');
+      h.server(later);
+      expect(conn.sent.at(-1)).toBe(later);
+    });
+
+    test("interruptTask for a queued task cancels it and tells upstream", () => {
+      const h = harness(makeStores);
+      h.spawn("t1");
+      h.spawn("t2");
+      h.server(control("pauseTask", "t1"));
+      h.server(control("interruptTask", "t1"));
+      expect(h.status("t1")).toBe("cancelled");
+      expect(h.relay.tasks.queuedIds()).toEqual(["t2"]);
+      expect(h.relay.tasks.heartbeatTasks()).toEqual(["t2"]);
+      expect(h.forwarded).toEqual([
+        {
+          text: JSON.stringify({
+            type: "taskComplete",
+            taskId: "t1",
+            success: false,
+            error: "interrupted before dispatch",
+          }),
+          critical: true,
+        },
+      ]);
+      const d = h.daemon("m1", 5);
+      expect(d.sent).toEqual([spawnText("t2")]); // neither t1 nor its held pause
+    });
+  });
+
+  describe("server frames and daemon frames", () => {
+    test("an unknown server type is broadcast to every authenticated daemon", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 1);
+      const b = h.daemon("mb", 1);
+      const pending = h.open();
+      const text = '{"type":"announcement","text":"maintenance at 5",  "n":1.0}';
+      h.server(text);
+      expect(a.sent).toEqual([text]);
+      expect(b.sent).toEqual([text]);
+      expect(pending.sent).toEqual([]);
+    });
+
+    test("the server's own authenticated and unreadable frames reach nobody", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 1);
+      h.server({ type: "authenticated", daemonId: "x" });
+      h.server("garbage");
+      h.server({ type: "spawnTask" });
+      expect(a.sent).toEqual([]);
+      expect(h.relay.stats.framesFromServer).toBe(3);
+    });
+
+    test("daemon frames about its own tasks are forwarded byte for byte, critical where it matters", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 2);
+      h.spawn("t1");
+      const frames: [string, boolean][] = [
+        ['{"type":"taskOutput","taskId":"t1","output":"a\\nb","seq":1.0}', false],
+        ['{"type":"taskProgress", "taskId":"t1","percent":50}', false],
+        [
+          '{"type":"taskStatusChange","taskId":"t1","oldStatus":"starting","newStatus":"running","x":{}}',
+          true,
+        ],
+        ['{"type":"daemonLog","level":"info","line":"ok"}', false],
+        ['{"type":"taskComplete","taskId":"t1","success":true,"result":{"k":[1,2]}}', true],
+      ];
+      for (const [text] of frames) h.send(d, text);
+      expect(h.forwarded).toEqual(frames.map(([text, critical]) => ({ text, critical })));
+      expect(h.stores.tasks.get("t1")?.lastReportedStatus).toBe("running");
+      expect(h.status("t1")).toBe("completed");
+      expect(taskIdsIn(d, "error")).toEqual([]);
+    });
+
+    test("heartbeat, capacityUpdate and authenticate are never forwarded", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 2);
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      h.send(d, { type: "capacityUpdate", maxConcurrentTasks: 3 });
+      h.send(d, h.authFrame("m1", 2));
+      expect(h.forwarded).toEqual([]);
+    });
+
+    test("notYourTask for another daemon's task and for unknown tasks; nothing forwarded", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 1);
+      const b = h.daemon("mb", 1);
+      h.spawn("t1"); // → a
+      const cases: Json[] = [
+        { type: "taskOutput", taskId: "t1", output: "x" },
+        { type: "taskComplete", taskId: "t1", success: true },
+        { type: "taskStatusChange", taskId: "t1", newStatus: "running" },
+        { type: "taskOutput", taskId: "ghost" },
+        { type: "taskComplete", taskId: "ghost", success: false },
+      ];
+      for (const f of cases) h.send(b, f);
+      expect(b.frames().map((f) => [f.type, f.code])).toEqual(
+        cases.map(() => ["error", "notYourTask"]),
+      );
+      expect(b.closed).toBeNull();
+      expect(h.forwarded).toEqual([]);
+      expect(h.status("t1")).toBe("dispatched");
+      expect(h.stores.tasks.get("t1")?.lastReportedStatus).toBeNull();
+      // The holder itself is still fine.
+      h.send(a, { type: "taskOutput", taskId: "t1" });
+      expect(h.forwarded.length).toBe(1);
+    });
+
+    test("a task that ended is no longer the daemon's", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 1);
+      h.spawn("t1");
+      h.send(a, { type: "taskComplete", taskId: "t1", success: true });
+      a.clear();
+      h.send(a, { type: "taskOutput", taskId: "t1" });
+      expect(a.frames()[0]).toMatchObject({ type: "error", code: "notYourTask" });
+      expect(h.forwarded.length).toBe(1);
+    });
+  });
+
+  describe("daemons that go away", () => {
+    test("close → grace → lost, and upstream gets taskComplete 'daemon lost'", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 2);
+      h.spawn("t1");
+      h.spawn("t2");
+      h.send(d, { type: "taskComplete", taskId: "t2", success: true });
+      h.forwarded.length = 0;
+      d.close(1006, "");
+      expect(h.relay.registry.size).toBe(0);
+      expect(h.status("t1")).toBe("dispatched");
+      expect(h.relay.tasks.heartbeatTasks()).toEqual(["t1"]); // still held, from upstream's view
+      h.clock.advance(GRACE - 1);
+      expect(h.status("t1")).toBe("dispatched");
+      expect(h.forwarded).toEqual([]);
+      h.clock.advance(1);
+      expect(h.stores.tasks.get("t1")).toMatchObject({ status: "lost", error: "daemon lost" });
+      expect(h.forwarded).toEqual([
+        {
+          text: JSON.stringify({
+            type: "taskComplete",
+            taskId: "t1",
+            success: false,
+            error: "daemon lost",
+          }),
+          critical: true,
+        },
+      ]);
+      expect(h.relay.tasks.heartbeatTasks()).toEqual([]);
+      expect(h.relay.stats.lostTasks).toBe(1);
+      expect(h.status("t2")).toBe("completed");
+    });
+
+    test("a closed daemon's queued work goes to the others at once", () => {
+      const h = harness(makeStores);
+      const a = h.daemon("ma", 1);
+      h.spawn("t1");
+      h.spawn("t2");
+      const b = h.daemon("mb", 1);
+      expect(taskIdsIn(b)).toEqual(["t2"]);
+      h.spawn("t3");
+      a.close(1006, "");
+      expect(taskIdsIn(b)).toEqual(["t2"]); // b is full; t1 is not re-run elsewhere
+      expect(h.relay.tasks.queuedIds()).toEqual(["t3"]);
+      expect(h.status("t1")).toBe("dispatched");
+    });
+
+    test("reattach within grace: tasks come back and held commands arrive in order", () => {
+      const h = harness(makeStores);
+      const d1 = h.daemon("m1", 2);
+      h.spawn("t1");
+      h.spawn("t2");
+      d1.close(1006, "");
+      h.clock.advance(GRACE / 2);
+      const held = [
+        control("pauseTask", "t1"),
+        control("sendMessage", "t2", ',"m":"x"'),
+        control("resumeTask", "t1"),
+      ];
+      for (const c of held) h.server(c);
+      expect(h.stores.tasks.heldCommands("t1").length).toBe(2);
+
+      const d2 = h.open();
+      h.send(d2, h.authFrame("m1", 2));
+      expect(d2.types()[0]).toBe("authenticated");
+      const delivered = d2.sent.slice(1);
+      expect(delivered.filter((s) => s.includes('"t1"'))).toEqual([
+        held[0] as string,
+        held[2] as string,
+      ]);
+      expect(delivered.filter((s) => s.includes('"t2"'))).toEqual([held[1] as string]);
+      expect(delivered.length).toBe(3);
+      expect(h.relay.registry.get(d2.id)?.tasks).toEqual(new Set(["t1", "t2"]));
+
+      h.clock.advance(GRACE);
+      expect(h.status("t1")).toBe("dispatched");
+      h.send(d2, { type: "taskComplete", taskId: "t1", success: true });
+      expect(h.status("t1")).toBe("completed");
+      expect(h.forwarded.map((f) => f.text)).not.toContain(
+        JSON.stringify({
+          type: "taskComplete",
+          taskId: "t1",
+          success: false,
+          error: "daemon lost",
+        }),
+      );
+    });
+
+    test("replacement by the same machineId: old closed with 4409, tasks move", () => {
+      const h = harness(makeStores);
+      const old = h.daemon("m1", 2);
+      h.spawn("t1");
+      const fresh = h.open();
+      h.send(fresh, h.authFrame("m1", 2));
+      expect(old.closed).toEqual({ code: 4409, reason: expect.any(String) });
+      expect(fresh.closed).toBeNull();
+      expect(h.relay.registry.size).toBe(1);
+      expect(h.relay.registry.byMachineId("m1")?.conn).toBe(fresh);
+      expect(h.relay.registry.get(fresh.id)?.tasks).toEqual(new Set(["t1"]));
+      // Nothing went into a grace period, so nothing is lost later.
+      h.clock.advance(GRACE * 2);
+      expect(h.status("t1")).toBe("dispatched");
+      h.server(control("pauseTask", "t1"));
+      expect(fresh.sent.at(-1)).toBe(control("pauseTask", "t1"));
+      h.send(fresh, { type: "taskComplete", taskId: "t1", success: true });
+      expect(h.status("t1")).toBe("completed");
+    });
+
+    test("reconciliation: the first heartbeat after reattach settles earlier tasks", () => {
+      const h = harness(makeStores);
+      const d1 = h.daemon("m1", 5);
+      for (const t of ["t1", "t2", "t3"]) h.spawn(t);
+      d1.close(1006, "");
+      const d2 = h.daemon("m1", 5);
+      h.spawn("t4"); // dispatched after the reattach: not subject to reconciliation
+      expect(taskIdsIn(d2)).toEqual(["t4"]);
+      h.send(d2, { type: "taskComplete", taskId: "t3", success: true });
+      h.forwarded.length = 0;
+
+      // A malformed heartbeat does not count.
+      h.send(d2, { type: "heartbeat", activeTasks: "t2" });
+      expect(h.status("t1")).toBe("dispatched");
+
+      h.send(d2, { type: "heartbeat", activeTasks: ["t2"] });
+      expect(h.stores.tasks.get("t1")).toMatchObject({ status: "lost", error: "daemon lost" });
+      expect(h.status("t2")).toBe("dispatched");
+      expect(h.status("t3")).toBe("completed");
+      expect(h.status("t4")).toBe("dispatched");
+      expect(h.forwarded).toEqual([
+        {
+          text: JSON.stringify({
+            type: "taskComplete",
+            taskId: "t1",
+            success: false,
+            error: "daemon lost",
+          }),
+          critical: true,
+        },
+      ]);
+      // Only the first one counts.
+      h.send(d2, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t2")).toBe("dispatched");
+      expect(h.status("t4")).toBe("dispatched");
+    });
+
+    test("a fresh daemon's first heartbeat loses nothing", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 5);
+      h.spawn("t1");
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t1")).toBe("dispatched");
+    });
+
+    test("a silent daemon is closed with 4408 by the sweep; a talking one is not", () => {
+      const h = harness(makeStores);
+      h.relay.start();
+      const quiet = h.daemon("mq", 1);
+      const chatty = h.daemon("mc", 1);
+      h.spawn("t1"); // → quiet
+      for (let elapsed = 0; elapsed < DAEMON_TIMEOUT + 2000; elapsed += 10_000) {
+        h.send(chatty, { type: "heartbeat", activeTasks: [] });
+        h.clock.advance(10_000);
+      }
+      expect(quiet.closed?.code).toBe(4408);
+      expect(chatty.closed).toBeNull();
+      expect(h.relay.registry.size).toBe(1);
+      // Its task waits out the grace period like any other disconnect.
+      expect(h.status("t1")).toBe("dispatched");
+      h.clock.advance(GRACE);
+      expect(h.status("t1")).toBe("lost");
+      h.relay.stop();
+    });
+
+    test("not closed one sweep before the liveness timeout", () => {
+      const h = harness(makeStores);
+      h.relay.start();
+      const d = h.daemon("m1", 1);
+      h.clock.advance(DAEMON_TIMEOUT - 1000);
+      expect(d.closed).toBeNull();
+      h.clock.advance(2000);
+      expect(d.closed?.code).toBe(4408);
+      h.relay.stop();
+    });
+
+    test("stop closes every socket with 1001 and starts no grace period", () => {
+      const h = harness(makeStores);
+      h.relay.start();
+      const d = h.daemon("m1", 1);
+      const pending = h.open();
+      h.spawn("t1");
+      h.relay.stop();
+      expect(d.closed?.code).toBe(1001);
+      expect(pending.closed?.code).toBe(1001);
+      expect(h.relay.registry.size).toBe(0);
+      h.clock.advance(GRACE * 2);
+      expect(h.status("t1")).toBe("dispatched"); // kept for the next start
+      expect(h.forwarded).toEqual([]);
+    });
+
+    test("daemonClosed is idempotent", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 1);
+      h.spawn("t1");
+      d.close(1006, "");
+      h.relay.daemonClosed(d, 1006, "");
+      h.clock.advance(GRACE);
+      expect(h.forwarded.length).toBe(1);
+    });
+  });
+});
+
+describe("TaskBook.restore", () => {
+  test("pending tasks queue in FIFO order; dispatched ones wait out the grace period", () => {
+    const first = harness(() => createMemoryStores());
+    const d = first.daemon("m1", 1);
+    for (const t of ["t1", "t2", "t3"]) first.spawn(t);
+    expect(taskIdsIn(d)).toEqual(["t1"]);
+
+    // A new relay over the same stores (a restart).
+    const stores = first.stores;
+    const h = harness(() => stores);
+    h.relay.start();
+    expect(h.relay.tasks.queuedIds()).toEqual(["t2", "t3"]);
+    expect(h.relay.tasks.heartbeatTasks().sort()).toEqual(["t1", "t2", "t3"]);
+
+    const back = h.daemon("m1", 3);
+    expect(taskIdsIn(back)).toEqual(["t2", "t3"]);
+    expect(h.relay.registry.get(back.id)?.tasks).toEqual(new Set(["t1", "t2", "t3"]));
+    h.clock.advance(GRACE);
+    expect(h.status("t1")).toBe("dispatched");
+    h.relay.stop();
+  });
+
+  test("a dispatched task whose machine never returns is lost after the grace period", () => {
+    const first = harness(() => createMemoryStores());
+    first.daemon("m1", 1);
+    first.spawn("t1");
+    const stores = first.stores;
+    const h = harness(() => stores);
+    h.relay.start();
+    h.clock.advance(GRACE);
+    expect(h.status("t1")).toBe("lost");
+    expect(h.forwarded.map((f) => JSON.parse(f.text).error)).toEqual(["daemon lost"]);
+    h.relay.stop();
+  });
+});

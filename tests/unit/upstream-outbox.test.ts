@@ -1,0 +1,187 @@
+import { describe, expect, test } from "bun:test";
+import { ManualClock } from "../../src/core/manual-clock.ts";
+import type { SendResult } from "../../src/core/ports.ts";
+import { UpstreamOutbox } from "../../src/core/upstream-outbox.ts";
+import { FakeLog, MemoryOutboxStore } from "./fakes.ts";
+
+class FakeSink {
+  readonly sent: string[] = [];
+  readonly results: SendResult[] = [];
+  defaultResult: SendResult = "sent";
+  send(text: string): SendResult {
+    const r = this.results.shift() ?? this.defaultResult;
+    if (r !== "dropped") this.sent.push(text);
+    return r;
+  }
+}
+
+function setup(maxBytes = 1_000_000, store = new MemoryOutboxStore()) {
+  const sink = new FakeSink();
+  const clock = new ManualClock();
+  const log = new FakeLog();
+  const outbox = new UpstreamOutbox(sink, store, maxBytes, clock, log);
+  return { sink, store, clock, log, outbox };
+}
+
+/** A frame of exactly `n` bytes, recognisable by its tag. */
+const frame = (tag: string, n = 40): string => {
+  const base = `{"type":"taskOutput","t":"${tag}","p":""}`;
+  return base.replace('"p":""', `"p":"${"x".repeat(n - base.length)}"`);
+};
+
+describe("UpstreamOutbox", () => {
+  test("frame() helper is exact", () => {
+    expect(Buffer.byteLength(frame("a", 40))).toBe(40);
+  });
+
+  test("sends directly when ready and nothing is waiting", () => {
+    const { sink, store, outbox } = setup();
+    outbox.onAuthenticated();
+    outbox.forward("a", false);
+    outbox.forward("b", true);
+    expect(sink.sent).toEqual(["a", "b"]);
+    expect(store.stats()).toEqual({ frames: 0, bytes: 0 });
+  });
+
+  test("appends while not ready (before the first handshake and after onDown)", () => {
+    const { sink, store, outbox } = setup();
+    outbox.forward("a", false);
+    outbox.onAuthenticated();
+    outbox.onDown();
+    outbox.forward("b", true);
+    expect(store.frames()).toEqual(["b"]);
+    expect(sink.sent).toEqual(["a"]);
+  });
+
+  test("a send dropped by a dying socket is kept, not lost", () => {
+    const { sink, store, outbox } = setup();
+    outbox.onAuthenticated();
+    sink.results.push("dropped");
+    outbox.forward("a", true);
+    expect(store.frames()).toEqual(["a"]);
+    outbox.forward("b", false); // behind the backlog, not around it
+    expect(sink.sent).toEqual([]);
+    expect(store.frames()).toEqual(["a", "b"]);
+  });
+
+  test("drains in order, before newer frames, after onAuthenticated", () => {
+    const { sink, store, outbox } = setup();
+    for (const f of ["1", "2", "3"]) outbox.forward(f, f === "2");
+    expect(sink.sent).toEqual([]);
+    outbox.onAuthenticated();
+    outbox.forward("4", false);
+    expect(sink.sent).toEqual(["1", "2", "3", "4"]);
+    expect(store.stats().frames).toBe(0);
+  });
+
+  test("a backlog left by a previous run (store not empty at start) drains first", () => {
+    const store = new MemoryOutboxStore();
+    store.append("old-1", true);
+    store.append("old-2", false);
+    const { sink, outbox } = setup(1_000_000, store);
+    outbox.onAuthenticated();
+    outbox.forward("new", false);
+    expect(sink.sent).toEqual(["old-1", "old-2", "new"]);
+  });
+
+  test("stops at backpressure and resumes on onDrain; newer frames wait their turn", () => {
+    const { sink, store, outbox } = setup();
+    for (const f of ["1", "2", "3", "4"]) outbox.forward(f, false);
+    sink.results.push("sent", "backpressure");
+    outbox.onAuthenticated();
+    expect(sink.sent).toEqual(["1", "2"]); // "2" was accepted into the socket buffer
+    expect(store.frames()).toEqual(["3", "4"]);
+    outbox.forward("5", true);
+    expect(sink.sent).toEqual(["1", "2"]);
+    outbox.onDrain();
+    expect(sink.sent).toEqual(["1", "2", "3", "4", "5"]);
+    expect(store.frames()).toEqual([]);
+  });
+
+  test("direct send hitting backpressure blocks later frames until drain", () => {
+    const { sink, store, outbox } = setup();
+    outbox.onAuthenticated();
+    sink.results.push("backpressure");
+    outbox.forward("a", false);
+    outbox.forward("b", false);
+    expect(sink.sent).toEqual(["a"]);
+    expect(store.frames()).toEqual(["b"]);
+    outbox.onDrain();
+    expect(sink.sent).toEqual(["a", "b"]);
+  });
+
+  test("a large backlog drains in batches, yielding between them", () => {
+    const { sink, store, outbox, clock } = setup();
+    for (let i = 0; i < 1200; i++) outbox.forward(`f${i}`, false);
+    outbox.onAuthenticated();
+    expect(sink.sent.length).toBe(512);
+    outbox.forward("newest", false);
+    expect(sink.sent.length).toBe(512);
+    clock.advance(0);
+    clock.advance(0);
+    expect(sink.sent.length).toBe(1201);
+    expect(sink.sent).toEqual([...Array.from({ length: 1200 }, (_, i) => `f${i}`), "newest"]);
+    expect(store.stats().frames).toBe(0);
+  });
+
+  test("going down mid-drain keeps the rest for the next handshake", () => {
+    const { sink, store, outbox } = setup();
+    for (const f of ["1", "2", "3"]) outbox.forward(f, true);
+    // The socket dies after the first frame: every later send is dropped.
+    sink.results.push("sent");
+    sink.defaultResult = "dropped";
+    outbox.onAuthenticated();
+    outbox.onDown();
+    expect(sink.sent).toEqual(["1"]);
+    expect(store.frames()).toEqual(["2", "3"]);
+    sink.defaultResult = "sent";
+    outbox.onAuthenticated();
+    expect(sink.sent).toEqual(["1", "2", "3"]);
+  });
+
+  test("size limit: drops oldest non-critical first, never critical; counters right", () => {
+    const { store, outbox, log, sink } = setup(100);
+    outbox.forward(frame("a"), false); // 40
+    outbox.forward(frame("b"), true); // 80
+    outbox.forward(frame("c"), false); // 120 > 100: a goes
+    expect(store.frames()).toEqual([frame("b"), frame("c")]);
+    expect(outbox.counters).toEqual({ droppedFrames: 1, droppedBytes: 40 });
+
+    outbox.forward(frame("d"), true); // c goes
+    expect(store.frames()).toEqual([frame("b"), frame("d")]);
+    expect(outbox.counters).toEqual({ droppedFrames: 2, droppedBytes: 80 });
+
+    outbox.forward(frame("e"), true); // nothing droppable: critical is kept anyway
+    expect(store.frames()).toEqual([frame("b"), frame("d"), frame("e")]);
+    expect(outbox.counters).toEqual({ droppedFrames: 2, droppedBytes: 80 });
+
+    outbox.forward(frame("f"), false); // full of critical frames: the new output frame goes
+    expect(store.frames()).toEqual([frame("b"), frame("d"), frame("e")]);
+    expect(outbox.counters).toEqual({ droppedFrames: 3, droppedBytes: 120 });
+    expect(log.events("outbox_drop").length).toBe(3);
+
+    outbox.onAuthenticated();
+    expect(sink.sent).toEqual([frame("b"), frame("d"), frame("e")]);
+  });
+
+  test("one big frame may push out several small ones", () => {
+    const { store, outbox } = setup(200);
+    for (const t of ["a", "b"]) outbox.forward(frame(t, 60), false);
+    outbox.forward(frame("c", 50), true);
+    outbox.forward(frame("big", 130), false); // 170 + 130 - 200 = 100 over: a and b go
+    expect(store.frames()).toEqual([frame("c", 50), frame("big", 130)]);
+    expect(outbox.counters).toEqual({ droppedFrames: 2, droppedBytes: 120 });
+    expect(outbox.stats()).toEqual({ frames: 2, bytes: 180 });
+  });
+
+  test("after drops, the backlog count still lets the outbox go direct once empty", () => {
+    const { store, outbox, sink } = setup(100);
+    for (const t of ["a", "b", "c", "d"]) outbox.forward(frame(t), false);
+    expect(store.stats().frames).toBe(2);
+    outbox.onAuthenticated();
+    expect(sink.sent).toEqual([frame("c"), frame("d")]);
+    outbox.forward("direct", false);
+    expect(sink.sent.at(-1)).toBe("direct");
+    expect(store.stats().frames).toBe(0);
+  });
+});
