@@ -29,7 +29,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = loaded.rest[0] ?? "serve";
   if (command !== "serve" || loaded.rest.length > 1) {
-    console.error(`makima-relay: unknown command or option "${loaded.rest.join(" ")}" (see --help)`);
+    console.error(
+      `makima-relay: unknown command or option "${loaded.rest.join(" ")}" (see --help)`,
+    );
     return EXIT_BAD_CONFIG;
   }
   const relay = await startRelayServer(loaded.config);

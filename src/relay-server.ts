@@ -50,7 +50,10 @@ function loadMachineId(stores: Stores): string {
   return id;
 }
 
-export async function startRelayServer(config: Config, overrides: RelayServerOverrides = {}): Promise<RelayServer> {
+export async function startRelayServer(
+  config: Config,
+  overrides: RelayServerOverrides = {},
+): Promise<RelayServer> {
   const clock = overrides.clock ?? systemClock;
   const log = createLogger({
     level: config.logLevel,
@@ -82,7 +85,10 @@ export async function startRelayServer(config: Config, overrides: RelayServerOve
       hostname: config.hostname,
       maxConcurrentTasks: advertisedCapacity(config, relay),
     }),
-    overrides.transport ?? createBunUpstreamTransport({ ca: config.upstreamCa ? readFileSync(config.upstreamCa, "utf8") : null }),
+    overrides.transport ??
+      createBunUpstreamTransport({
+        ca: config.upstreamCa ? readFileSync(config.upstreamCa, "utf8") : null,
+      }),
     {
       onAuthenticated: () => outbox?.onAuthenticated(),
       onFrame: (text) => relay?.serverFrame(text),
@@ -115,7 +121,18 @@ export async function startRelayServer(config: Config, overrides: RelayServerOve
   relay.start();
 
   const app = createHttpApp(
-    createHttpDeps({ relay, link, outbox, stores, clock, version: VERSION, agentName: config.agentName, machineId, startedAt }),
+    createHttpDeps({
+      relay,
+      link,
+      outbox,
+      stores,
+      clock,
+      version: VERSION,
+      agentName: config.agentName,
+      machineId,
+      startedAt,
+      reportError: (err, where) => log.log("error", "http_error", { ...where, error: String(err) }),
+    }),
   );
   let server: Server<SocketData>;
   try {
@@ -125,7 +142,12 @@ export async function startRelayServer(config: Config, overrides: RelayServerOve
       maxFrameBytes: config.maxFrameBytes,
       relay,
       fetch: (req) => app.fetch(req),
-      onBug: (where, err) => log.log("error", "internal_error", { where, error: String(err), stack: (err as Error)?.stack }),
+      onBug: (where, err) =>
+        log.log("error", "internal_error", {
+          where,
+          error: String(err),
+          stack: (err as Error)?.stack,
+        }),
       newId: randomUUID,
     });
   } catch (err) {
@@ -133,7 +155,10 @@ export async function startRelayServer(config: Config, overrides: RelayServerOve
     throw err;
   }
   const port = server.port as number;
-  log.connection("listening", `Relay ${VERSION} listening on ${config.host}:${port} (machineId ${machineId})`);
+  log.connection(
+    "listening",
+    `Relay ${VERSION} listening on ${config.host}:${port} (machineId ${machineId})`,
+  );
   link.start();
 
   let stopping: Promise<void> | null = null;

@@ -4,9 +4,9 @@
  */
 import { hostname as osHostname } from "node:os";
 import { resolve } from "node:path";
+import type { LogLevel } from "../core/ports.ts";
 import { MAX_CAPACITY } from "../protocol/messages.ts";
 import { normaliseServerUrl } from "../protocol/url.ts";
-import type { LogLevel } from "../core/ports.ts";
 import { flagName, OPTIONS, type OptionSpec } from "./options.ts";
 
 export interface Config {
@@ -43,7 +43,9 @@ export interface Config {
   protectReads: boolean;
 }
 
-export type ConfigResult = { ok: true; config: Config; rest: string[] } | { ok: false; message: string };
+export type ConfigResult =
+  | { ok: true; config: Config; rest: string[] }
+  | { ok: false; message: string };
 
 export interface ConfigIo {
   readFile(path: string): string;
@@ -59,7 +61,8 @@ const fail = (spec: OptionSpec, why: string): never => {
 
 function parseValue(spec: OptionSpec, raw: string): string | number | string[] | null {
   const integer = (min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    if (!/^\d+$/.test(raw.trim())) fail(spec, `expected a whole number, got "${spec.secret ? "***" : raw}"`);
+    if (!/^\d+$/.test(raw.trim()))
+      fail(spec, `expected a whole number, got "${spec.secret ? "***" : raw}"`);
     const n = Number(raw.trim());
     if (n < min || n > max) fail(spec, `must be between ${min} and ${max}, got ${n}`);
     return n;
@@ -76,13 +79,18 @@ function parseValue(spec: OptionSpec, raw: string): string | number | string[] |
     case "capacity":
       return raw.trim() === "auto" ? "auto" : integer(0, MAX_CAPACITY);
     case "level":
-      if (!["debug", "info", "warn", "error"].includes(raw)) fail(spec, `expected debug, info, warn or error`);
+      if (!["debug", "info", "warn", "error"].includes(raw))
+        fail(spec, `expected debug, info, warn or error`);
       return raw;
     case "bool":
-      if (!["true", "false", "1", "0", "yes", "no"].includes(raw.trim().toLowerCase())) fail(spec, "expected true or false");
+      if (!["true", "false", "1", "0", "yes", "no"].includes(raw.trim().toLowerCase()))
+        fail(spec, "expected true or false");
       return ["true", "1", "yes"].includes(raw.trim().toLowerCase()) ? "true" : "";
     case "list":
-      return raw.split(",").map((s) => s.trim()).filter(Boolean);
+      return raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
     case "url": {
       if (raw.trim() === "") return null;
       const url = normaliseServerUrl(raw);
@@ -115,7 +123,11 @@ function readFlags(argv: readonly string[]): { values: Map<string, string>; rest
   return { values, rest };
 }
 
-export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[], io: ConfigIo): ConfigResult {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  argv: readonly string[],
+  io: ConfigIo,
+): ConfigResult {
   try {
     const { values: flags, rest } = readFlags(argv);
     const pick = (name: string): string | undefined => flags.get(name) ?? env[name];
@@ -138,7 +150,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     };
     const get = (spec: OptionSpec): ReturnType<typeof parseValue> => {
       let raw = rawValue(spec);
-      if (raw === undefined || (raw === "" && spec.kind !== "string")) raw = spec.default ?? undefined;
+      if (raw === undefined || (raw === "" && spec.kind !== "string"))
+        raw = spec.default ?? undefined;
       return raw === undefined ? null : parseValue(spec, raw);
     };
     const parsed = new Map(OPTIONS.map((o) => [o.env, get(o)] as const));
@@ -183,7 +196,9 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
       throw new ConfigError("MAKIMA_RELAY_TLS_CERT and MAKIMA_RELAY_TLS_KEY must be set together");
     }
     if (config.reconnectMaxMs < config.reconnectBaseMs) {
-      throw new ConfigError("MAKIMA_RELAY_RECONNECT_MAX_MS must not be below MAKIMA_RELAY_RECONNECT_BASE_MS");
+      throw new ConfigError(
+        "MAKIMA_RELAY_RECONNECT_MAX_MS must not be below MAKIMA_RELAY_RECONNECT_BASE_MS",
+      );
     }
     return { ok: true, config, rest };
   } catch (err) {
@@ -194,7 +209,8 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
 
 /** Why the upstream link cannot start, or null when it can. */
 export function upstreamProblem(config: Config): string | null {
-  if (!config.serverUrl && !config.apiKey) return "MAKIMA_SERVER_URL and MAKIMA_API_KEY are not set";
+  if (!config.serverUrl && !config.apiKey)
+    return "MAKIMA_SERVER_URL and MAKIMA_API_KEY are not set";
   if (!config.serverUrl) return "MAKIMA_SERVER_URL is not set";
   if (!config.apiKey) return "MAKIMA_API_KEY is not set";
   return null;

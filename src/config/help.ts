@@ -20,7 +20,10 @@ export function helpText(version: string): string {
     for (const o of OPTIONS.filter((x) => x.group === group)) {
       const dflt = o.secret ? "secret; unset" : o.default === null ? "unset" : o.default;
       lines.push(`    ${flagName(o.env).padEnd(24)} ${o.env.padEnd(34)} ${o.help} [${dflt}]`);
-      if (o.fromFile) lines.push(`    ${`${flagName(o.env)}-file`.padEnd(24)} ${`${o.env}_FILE`.padEnd(34)} read it from this file instead`);
+      if (o.fromFile)
+        lines.push(
+          `    ${`${flagName(o.env)}-file`.padEnd(24)} ${`${o.env}_FILE`.padEnd(34)} read it from this file instead`,
+        );
     }
   }
   return lines.join("\n");

@@ -34,7 +34,11 @@ export class ManualClock implements Clock {
       let next: [number, Pending] | undefined;
       for (const entry of this.pending) {
         if (entry[1].at > target) continue;
-        if (!next || entry[1].at < next[1].at || (entry[1].at === next[1].at && entry[1].seq < next[1].seq)) {
+        if (
+          !next ||
+          entry[1].at < next[1].at ||
+          (entry[1].at === next[1].at && entry[1].seq < next[1].seq)
+        ) {
           next = entry;
         }
       }

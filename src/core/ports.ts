@@ -44,7 +44,12 @@ export interface TaskQuery {
 export interface TaskStore {
   get(taskId: string): TaskRecord | null;
   /** Inserts a new task or starts a new attempt of an ended one (attempts + 1). */
-  savePending(task: { taskId: string; taskName: string; spawnFrame: string; receivedAt: number }): TaskRecord;
+  savePending(task: {
+    taskId: string;
+    taskName: string;
+    spawnFrame: string;
+    receivedAt: number;
+  }): TaskRecord;
   markDispatched(taskId: string, daemonId: string, machineId: string, at: number): void;
   /** Back to the queue (a spawn that could not be written to the daemon). */
   markPending(taskId: string): void;

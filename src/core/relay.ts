@@ -27,7 +27,10 @@ export interface RelayOptions {
   newId(): string;
 }
 
-type AuthFields = Pick<Authenticate, "machineId" | "hostname"> & { capacity: number; role?: string };
+type AuthFields = Pick<Authenticate, "machineId" | "hostname"> & {
+  capacity: number;
+  role?: string;
+};
 
 export class Relay {
   readonly registry = new DaemonRegistry();
@@ -62,7 +65,8 @@ export class Relay {
     if (this.sweepTimer !== null) this.clock.clearTimeout(this.sweepTimer);
     this.sweepTimer = null;
     this.tasks.stop();
-    for (const conn of this.registry.unauthenticatedConnections()) conn.close(CloseCode.goingAway, "relay shutting down");
+    for (const conn of this.registry.unauthenticatedConnections())
+      conn.close(CloseCode.goingAway, "relay shutting down");
     for (const d of this.registry.list()) {
       d.retired = true;
       d.conn.close(CloseCode.goingAway, "relay shutting down");
@@ -126,7 +130,7 @@ export class Relay {
 
   daemonDrained(conn: DaemonConnection): void {
     const daemon = this.registry.get(conn.id);
-    if (!daemon || !daemon.backpressured) return;
+    if (!daemon?.backpressured) return;
     daemon.backpressured = false;
     this.tasks.dispatchQueued();
   }
@@ -136,8 +140,17 @@ export class Relay {
     this.stats.rateLimitedFrames += 1;
     if (now - daemon.lastRateLimitNotice < 1000) return;
     daemon.lastRateLimitNotice = now;
-    daemon.conn.send(encodeError("rateLimited", `more than ${this.opts.daemonRate} frames/s; frames are being dropped`));
-    this.log.connection("rate_limited", `Daemon ${daemon.hostname} (${daemon.daemonId}) exceeded the frame rate`, "warn");
+    daemon.conn.send(
+      encodeError(
+        "rateLimited",
+        `more than ${this.opts.daemonRate} frames/s; frames are being dropped`,
+      ),
+    );
+    this.log.connection(
+      "rate_limited",
+      `Daemon ${daemon.hostname} (${daemon.daemonId}) exceeded the frame rate`,
+      "warn",
+    );
   }
 
   private handleFrame(daemon: Daemon, frame: DaemonFrame, text: string): void {
@@ -158,7 +171,9 @@ export class Relay {
         return;
     }
     if (!this.tasks.isHeldBy(frame.taskId, daemon.machineId)) {
-      daemon.conn.send(encodeError("notYourTask", `task ${frame.taskId} is not dispatched to this daemon`));
+      daemon.conn.send(
+        encodeError("notYourTask", `task ${frame.taskId} is not dispatched to this daemon`),
+      );
       return;
     }
     if (frame.kind === "taskComplete") {
@@ -178,15 +193,15 @@ export class Relay {
     if (timer === undefined) return; // already rejected, closing
     this.clock.clearTimeout(timer);
     const parsed = parseDaemonFrame(text);
-    if (!parsed.ok) return this.rejectUnauthenticated(conn, "badMessage", parsed.error.message);
-    const frame = parsed.value;
-    if (frame.kind !== "authenticate") {
-      return this.rejectUnauthenticated(conn, "badMessage", "the first frame must be authenticate");
+    if (!parsed.ok) {
+      this.rejectUnauthenticated(conn, "badMessage", parsed.error.message);
+    } else if (parsed.value.kind !== "authenticate") {
+      this.rejectUnauthenticated(conn, "badMessage", "the first frame must be authenticate");
+    } else if (!this.opts.acceptKey(parsed.value.apiKey)) {
+      this.rejectUnauthenticated(conn, "unauthorized", "invalid API key");
+    } else {
+      this.admit(conn, parsed.value);
     }
-    if (!this.opts.acceptKey(frame.apiKey)) {
-      return this.rejectUnauthenticated(conn, "unauthorized", "invalid API key");
-    }
-    this.admit(conn, frame);
   }
 
   private admit(conn: DaemonConnection, auth: AuthFields): void {
@@ -206,7 +221,10 @@ export class Relay {
       backpressured: false,
       reconcile: null,
       retired: false,
-      limiter: auth.role === "relay" ? null : new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
+      limiter:
+        auth.role === "relay"
+          ? null
+          : new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
       lastRateLimitNotice: 0,
     });
     conn.send(encodeAuthenticated(daemon.daemonId));
@@ -216,22 +234,41 @@ export class Relay {
     );
     if (previous) {
       previous.retired = true;
-      this.log.connection("daemon_replaced", `Daemon ${previous.daemonId} replaced by ${daemon.daemonId}`);
+      this.log.connection(
+        "daemon_replaced",
+        `Daemon ${previous.daemonId} replaced by ${daemon.daemonId}`,
+      );
       previous.conn.close(CloseCode.replaced, "replaced by a newer connection");
     }
     this.tasks.attach(daemon, previous);
     this.tasks.dispatchQueued();
   }
 
-  private rejectUnauthenticated(conn: DaemonConnection, code: "badMessage" | "unauthorized", message: string): void {
+  private rejectUnauthenticated(
+    conn: DaemonConnection,
+    code: "badMessage" | "unauthorized",
+    message: string,
+  ): void {
     this.reject(conn, code, message, true);
   }
 
-  private reject(conn: DaemonConnection, code: "badMessage" | "unauthorized", message: string, logIt: boolean): void {
+  private reject(
+    conn: DaemonConnection,
+    code: "badMessage" | "unauthorized",
+    message: string,
+    logIt: boolean,
+  ): void {
     conn.send(encodeError(code, message));
-    conn.close(CloseCode.unauthenticated, code === "unauthorized" ? "unauthorized" : "bad authenticate");
+    conn.close(
+      CloseCode.unauthenticated,
+      code === "unauthorized" ? "unauthorized" : "bad authenticate",
+    );
     if (logIt || code === "unauthorized") {
-      this.log.connection("auth_failed", `Daemon from ${conn.remoteAddress} rejected: ${message}`, "warn");
+      this.log.connection(
+        "auth_failed",
+        `Daemon from ${conn.remoteAddress} rejected: ${message}`,
+        "warn",
+      );
     }
   }
 
@@ -242,7 +279,11 @@ export class Relay {
     this.stats.frameFromServer(text.length);
     const parsed = parseServerFrame(text);
     if (!parsed.ok) {
-      this.log.connection("error", `Unreadable frame from the server: ${parsed.error.message}`, "warn");
+      this.log.connection(
+        "error",
+        `Unreadable frame from the server: ${parsed.error.message}`,
+        "warn",
+      );
       return;
     }
     const frame = parsed.value;
@@ -275,7 +316,11 @@ export class Relay {
     const deadline = this.clock.now() - this.opts.daemonTimeoutMs;
     const silent = this.registry.list().filter((d) => d.lastSeen < deadline);
     for (const d of silent) {
-      this.log.connection("daemon_silent", `Daemon ${d.hostname} silent for over ${this.opts.daemonTimeoutMs} ms`, "warn");
+      this.log.connection(
+        "daemon_silent",
+        `Daemon ${d.hostname} silent for over ${this.opts.daemonTimeoutMs} ms`,
+        "warn",
+      );
       d.conn.close(CloseCode.silent, "no heartbeat within the liveness timeout");
     }
     if (this.endedSincePrune >= 1000) {

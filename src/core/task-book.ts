@@ -107,11 +107,19 @@ export class TaskBook {
 
   spawn(taskId: string, taskName: string, frame: string): void {
     if (this.tasks.has(taskId)) {
-      this.log.log("info", "duplicate_spawn", { taskId, detail: "task is pending or dispatched; ignored" });
+      this.log.log("info", "duplicate_spawn", {
+        taskId,
+        detail: "task is pending or dispatched; ignored",
+      });
       return;
     }
     const receivedAt = this.clock.now();
-    const record = this.stores.tasks.savePending({ taskId, taskName, spawnFrame: frame, receivedAt });
+    const record = this.stores.tasks.savePending({
+      taskId,
+      taskName,
+      spawnFrame: frame,
+      receivedAt,
+    });
     if (record.attempts === 1) this.stores.meta.increment("totalTasksProcessed");
     this.tasks.set(taskId, {
       taskId,
@@ -141,7 +149,12 @@ export class TaskBook {
       return;
     }
     const holder = task.machineId ? this.registry.byMachineId(task.machineId) : undefined;
-    if (task.status === "dispatched" && holder && !task.hasHeld && holder.conn.send(frame) !== "dropped") {
+    if (
+      task.status === "dispatched" &&
+      holder &&
+      !task.hasHeld &&
+      holder.conn.send(frame) !== "dropped"
+    ) {
       return;
     }
     // Queued, or its daemon is away: keep it, in order, for when the task reaches a daemon.
@@ -215,13 +228,16 @@ export class TaskBook {
     }
     for (const id of moved) {
       const task = this.tasks.get(id);
-      if (!task || task.status !== "dispatched") continue;
+      if (task?.status !== "dispatched") continue;
       task.machineId = daemon.machineId;
       daemon.tasks.add(id);
     }
     if (daemon.tasks.size > 0) {
       daemon.reconcile = new Set(daemon.tasks);
-      this.log.connection("reattached", `Daemon ${daemon.hostname} took back ${daemon.tasks.size} tasks`);
+      this.log.connection(
+        "reattached",
+        `Daemon ${daemon.hostname} took back ${daemon.tasks.size} tasks`,
+      );
       for (const id of daemon.tasks) {
         const task = this.tasks.get(id);
         if (task) this.deliverHeld(daemon, task);

@@ -3,8 +3,9 @@
  * time, a connect timeout, capped exponential backoff with jitter, reconnects
  * scheduled only from `close` (an error is always followed by a close).
  */
-import { parseServerFrame } from "../protocol/parse.ts";
+
 import { encodeAuthenticate, encodeHeartbeat, type RelayIdentity } from "../protocol/encode.ts";
+import { parseServerFrame } from "../protocol/parse.ts";
 import { redactUrl } from "../protocol/url.ts";
 import { type BackoffPolicy, backoffDelay } from "./backoff.ts";
 import type { Clock, Jitter, TimerHandle } from "./clock.ts";
@@ -73,7 +74,9 @@ export class UpstreamLink {
     private readonly jitter: Jitter,
     private readonly log: EventLog,
   ) {
-    this.current = opts.url ? { kind: "idle" } : { kind: "unconfigured", reason: opts.unconfiguredReason ?? "no server URL" };
+    this.current = opts.url
+      ? { kind: "idle" }
+      : { kind: "unconfigured", reason: opts.unconfiguredReason ?? "no server URL" };
   }
 
   get state(): LinkState {
@@ -94,7 +97,11 @@ export class UpstreamLink {
 
   start(): void {
     if (this.current.kind === "unconfigured") {
-      this.log.connection("upstream_unconfigured", `Upstream link not started: ${this.current.reason}`, "warn");
+      this.log.connection(
+        "upstream_unconfigured",
+        `Upstream link not started: ${this.current.reason}`,
+        "warn",
+      );
       return;
     }
     if (this.current.kind === "idle") this.connect();
@@ -146,7 +153,8 @@ export class UpstreamLink {
         if (mine()) this.onClose(code, reason);
       },
       onError: (message) => {
-        if (mine()) this.log.connection("upstream_error", `Upstream socket error: ${message}`, "warn");
+        if (mine())
+          this.log.connection("upstream_error", `Upstream socket error: ${message}`, "warn");
       },
       onDrain: () => {
         if (mine() && this.current.kind === "open") this.events.onDrain();
@@ -154,7 +162,11 @@ export class UpstreamLink {
     };
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
-      this.log.connection("upstream_timeout", `No authenticated link within ${this.opts.connectTimeoutMs} ms`, "warn");
+      this.log.connection(
+        "upstream_timeout",
+        `No authenticated link within ${this.opts.connectTimeoutMs} ms`,
+        "warn",
+      );
       this.socket?.terminate();
     }, this.opts.connectTimeoutMs);
     try {
@@ -178,12 +190,19 @@ export class UpstreamLink {
       this.current = { kind: "open", daemonId: parsed.value.daemonId, since: this.clock.now() };
       this.attempts = 0;
       this.lastConnectedAt = this.clock.now();
-      this.log.connection("authenticated", `Authenticated upstream as daemon ${parsed.value.daemonId}`);
+      this.log.connection(
+        "authenticated",
+        `Authenticated upstream as daemon ${parsed.value.daemonId}`,
+      );
       this.scheduleHeartbeat();
       this.events.onAuthenticated(parsed.value.daemonId);
       return;
     }
-    const what = parsed.ok ? parsed.value.kind === "other" ? parsed.value.type : parsed.value.kind : "invalid frame";
+    const what = parsed.ok
+      ? parsed.value.kind === "other"
+        ? parsed.value.type
+        : parsed.value.kind
+      : "invalid frame";
     this.log.connection("upstream_rejected", `Server answered authenticate with ${what}`, "warn");
   }
 
@@ -191,7 +210,11 @@ export class UpstreamLink {
     const wasOpen = this.current.kind === "open";
     this.socket = null;
     this.clearTimers();
-    this.log.connection("disconnected", `Upstream disconnected: code=${code} reason=${reason || "-"}`, "warn");
+    this.log.connection(
+      "disconnected",
+      `Upstream disconnected: code=${code} reason=${reason || "-"}`,
+      "warn",
+    );
     if (wasOpen) this.events.onDown();
     if (this.current.kind === "stopped") return;
     this.scheduleReconnect();
@@ -201,7 +224,11 @@ export class UpstreamLink {
     const max = this.opts.maxReconnects;
     if (max !== null && this.attempts >= max) {
       this.current = { kind: "stopped", reason: `gave up after ${max} reconnect attempts` };
-      this.log.connection("upstream_gave_up", `Max reconnect attempts (${max}) reached; use POST /reconnect`, "error");
+      this.log.connection(
+        "upstream_gave_up",
+        `Max reconnect attempts (${max}) reached; use POST /reconnect`,
+        "error",
+      );
       return;
     }
     const delay = Math.round(backoffDelay(this.attempts, this.opts, this.jitter));

@@ -56,7 +56,10 @@ export class UpstreamOutbox {
     this.ready = true;
     this.blocked = false;
     if (this.backlog > 0) {
-      this.log.connection("outbox_draining", `Sending ${this.backlog} frames held during the outage`);
+      this.log.connection(
+        "outbox_draining",
+        `Sending ${this.backlog} frames held during the outage`,
+      );
     }
     this.drain();
   }
@@ -90,7 +93,11 @@ export class UpstreamOutbox {
     if (frames === 0) return;
     this.counters.droppedFrames += frames;
     this.counters.droppedBytes += bytes;
-    this.log.connection("outbox_drop", `${why} (${frames} frames, ${bytes} bytes; total dropped ${this.counters.droppedFrames})`, "warn");
+    this.log.connection(
+      "outbox_drop",
+      `${why} (${frames} frames, ${bytes} bytes; total dropped ${this.counters.droppedFrames})`,
+      "warn",
+    );
   }
 
   /**

@@ -30,7 +30,12 @@ export function createLogger(opts: LoggerOptions): Logger {
   };
   const emit = (level: LogLevel, event: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < RANK[opts.level]) return;
-    const line = JSON.stringify({ level, time: new Date(opts.clock.now()).toISOString(), event, ...fields });
+    const line = JSON.stringify({
+      level,
+      time: new Date(opts.clock.now()).toISOString(),
+      event,
+      ...fields,
+    });
     opts.write(secrets.length > 0 ? mask(line) : line);
   };
   return {

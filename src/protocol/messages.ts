@@ -60,7 +60,12 @@ export const SpawnTask = Type.Object({
   taskName: Type.Optional(Type.String()),
 });
 
-export const CONTROL_COMMANDS = ["pauseTask", "resumeTask", "interruptTask", "sendMessage"] as const;
+export const CONTROL_COMMANDS = [
+  "pauseTask",
+  "resumeTask",
+  "interruptTask",
+  "sendMessage",
+] as const;
 export type ControlCommandType = (typeof CONTROL_COMMANDS)[number];
 
 export const ControlCommand = Type.Object({

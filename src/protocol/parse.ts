@@ -26,7 +26,14 @@ export interface ProtocolError {
 export type Result<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
 
 export type DaemonFrame =
-  | { kind: "authenticate"; apiKey: string; machineId: string; hostname: string; capacity: number; role?: string }
+  | {
+      kind: "authenticate";
+      apiKey: string;
+      machineId: string;
+      hostname: string;
+      capacity: number;
+      role?: string;
+    }
   | { kind: "heartbeat"; activeTasks: string[] }
   | { kind: "taskComplete"; taskId: string; success: boolean; error: string | null }
   | { kind: "taskStatusChange"; taskId: string; newStatus: string }
@@ -46,7 +53,10 @@ function checker<T extends TSchema>(schema: T) {
     if (compiled.Check(value)) return null;
     const first = compiled.Errors(value).First();
     const field = first?.path.replace(/^\//, "").replaceAll("/", ".") || "frame";
-    return { code: "badMessage", message: `invalid field "${field}": ${first?.message ?? "invalid"}` };
+    return {
+      code: "badMessage",
+      message: `invalid field "${field}": ${first?.message ?? "invalid"}`,
+    };
   };
 }
 

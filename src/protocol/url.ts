@@ -8,7 +8,12 @@ export function normaliseServerUrl(input: string): UrlResult {
   } catch {
     return { ok: false, reason: "not a valid URL" };
   }
-  const schemes: Record<string, string> = { "ws:": "ws:", "wss:": "wss:", "http:": "ws:", "https:": "wss:" };
+  const schemes: Record<string, string> = {
+    "ws:": "ws:",
+    "wss:": "wss:",
+    "http:": "ws:",
+    "https:": "wss:",
+  };
   const scheme = schemes[parsed.protocol];
   if (!scheme) return { ok: false, reason: "scheme must be ws, wss, http or https" };
   parsed.protocol = scheme;

@@ -117,7 +117,10 @@ export function tryParse(raw: string): unknown {
 /** Frames are text by contract; binary ones are decoded so tests can still see them. */
 export function frameText(data: string | ArrayBuffer | ArrayBufferView): string {
   if (typeof data === "string") return data;
-  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes =
+    data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return Buffer.from(bytes).toString("utf8");
 }
 

@@ -27,7 +27,9 @@ export function createBunUpstreamTransport(opts: UpstreamTransportOptions = {}):
     ws.onopen = () => handlers.onOpen();
     ws.onmessage = (ev: MessageEvent) => {
       const data = ev.data;
-      handlers.onMessage(typeof data === "string" ? data : Buffer.from(data as ArrayBuffer).toString("utf8"));
+      handlers.onMessage(
+        typeof data === "string" ? data : Buffer.from(data as ArrayBuffer).toString("utf8"),
+      );
     };
     ws.onerror = (ev: Event) => handlers.onError((ev as ErrorEvent).message || "socket error");
     ws.onclose = (ev: CloseEvent) => {

@@ -3,7 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/config.ts";
-import { type RelayServer, type RelayServerOverrides, startRelayServer } from "../../src/relay-server.ts";
+import {
+  type RelayServer,
+  type RelayServerOverrides,
+  startRelayServer,
+} from "../../src/relay-server.ts";
 import { EventLog } from "../../src/sim/wait.ts";
 
 export const TEST_KEY = "test-key-0123456789";
@@ -50,7 +54,9 @@ export function configFor(env: Record<string, string>, dir: string) {
 export async function startTestRelay(opts: TestRelayOptions = {}): Promise<TestRelay> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "makima-relay-test-"));
   const config = configFor(opts.env ?? {}, dir);
-  const logs = new EventLog<Record<string, unknown>>("relay logs", (l) => JSON.stringify(l).slice(0, 200));
+  const logs = new EventLog<Record<string, unknown>>("relay logs", (l) =>
+    JSON.stringify(l).slice(0, 200),
+  );
   const server = await startRelayServer(config, {
     write: (line) => logs.push(JSON.parse(line)),
     ...opts.overrides,

@@ -1,0 +1,195 @@
+/**
+ * What the HTTP layer may see of the relay: a narrow, read-mostly surface of
+ * plain snapshots (times in integer ms, as the core keeps them). Routes turn
+ * them into the wire shapes; tests implement this interface with literals, so
+ * no route needs a socket, a database or a timer.
+ */
+import type { Clock } from "../core/clock.ts";
+import type { Daemon } from "../core/daemon-registry.ts";
+import type {
+  ConnectionLogEntry,
+  ConnectionLogStore,
+  MetaStore,
+  TaskQuery,
+  TaskRecord,
+  TaskStatus,
+  TaskStore,
+} from "../core/ports.ts";
+import type { RelayStats } from "../core/stats.ts";
+import type { TaskBook } from "../core/task-book.ts";
+import type { UpstreamLink } from "../core/upstream-link.ts";
+import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
+
+export type { ConnectionLogEntry, TaskQuery, TaskStatus };
+
+/** The task fields the API exposes: never the spawn frame (it may carry the task's payload). */
+export type TaskView = Pick<
+  TaskRecord,
+  | "taskId"
+  | "taskName"
+  | "status"
+  | "dispatchedTo"
+  | "machineId"
+  | "receivedAt"
+  | "dispatchedAt"
+  | "completedAt"
+  | "error"
+  | "lastReportedStatus"
+  | "attempts"
+>;
+
+/** A connected daemon (or child relay), without its socket or key. */
+export interface DaemonView {
+  daemonId: string;
+  machineId: string;
+  hostname: string;
+  role: "daemon" | "relay";
+  maxConcurrentTasks: number;
+  taskIds: string[];
+  connectedAt: number;
+  lastHeartbeat: number | null;
+}
+
+export interface UpstreamView {
+  /** `LinkState.kind`: unconfigured, idle, connecting, authenticating, open, backoff, stopped. */
+  state: string;
+  authenticated: boolean;
+  daemonId: string | null;
+  reconnectAttempts: number;
+  lastConnectedAt: number | null;
+  /** When the relay last sent its own heartbeat upstream. */
+  lastHeartbeatAt: number | null;
+}
+
+export interface RelayCounters {
+  connectedDaemons: number;
+  /** Tasks not ended: queued plus dispatched (what the relay's heartbeat reports upstream). */
+  activeTasks: number;
+  /** Queued, waiting for a free daemon slot. */
+  pendingTasks: number;
+  /** Tasks that ended `lost` since this process started. */
+  lostTasks: number;
+  /** Distinct tasks ever received (stored counter; history pruning does not lower it). */
+  totalTasksProcessed: number;
+  outbox: { frames: number; bytes: number; droppedFrames: number };
+}
+
+export interface HttpDeps {
+  readonly version: string;
+  readonly agentName: string;
+  readonly machineId: string;
+  /** Process start, ms since the epoch. */
+  readonly startedAt: number;
+  readonly clock: Pick<Clock, "now">;
+  upstream(): UpstreamView;
+  counters(): RelayCounters;
+  listTasks(query: TaskQuery): { tasks: TaskView[]; total: number };
+  getTask(taskId: string): TaskView | null;
+  listDaemons(): DaemonView[];
+  /** Newest first. */
+  listLogs(limit: number): ConnectionLogEntry[];
+  reconnect(): { success: boolean; message: string };
+  /** Called for every 500 (a bug or a failing store); the client only sees "Internal error". */
+  reportError?(error: unknown, where: { method: string; path: string }): void;
+}
+
+/**
+ * The real objects, as narrow as the adapter needs them: `Relay`, `UpstreamLink`,
+ * `UpstreamOutbox` and `Stores` fit as they are, and tests can pass small fakes.
+ */
+export interface HttpSources {
+  relay: {
+    /** Only the daemon fields the API shows; a registry of full `Daemon`s fits. */
+    registry: {
+      readonly size: number;
+      list(): Pick<
+        Daemon,
+        | "daemonId"
+        | "machineId"
+        | "hostname"
+        | "role"
+        | "capacity"
+        | "tasks"
+        | "connectedAt"
+        | "lastHeartbeat"
+      >[];
+    };
+    tasks: Pick<TaskBook, "active" | "queued">;
+    stats: Pick<RelayStats, "lostTasks">;
+  };
+  link: Pick<
+    UpstreamLink,
+    | "state"
+    | "authenticated"
+    | "daemonId"
+    | "reconnectAttempts"
+    | "lastConnectedAt"
+    | "lastHeartbeatAt"
+    | "reconnectNow"
+  >;
+  outbox: Pick<UpstreamOutbox, "stats" | "counters">;
+  stores: {
+    tasks: Pick<TaskStore, "list" | "get">;
+    connectionLog: Pick<ConnectionLogStore, "list">;
+    meta: Pick<MetaStore, "get">;
+  };
+  clock: Pick<Clock, "now">;
+  version: string;
+  agentName: string;
+  machineId: string;
+  startedAt: number;
+  reportError?: HttpDeps["reportError"];
+}
+
+/** Adapts the real objects; the composition root (main.ts) only calls this. */
+export function createHttpDeps(src: HttpSources): HttpDeps {
+  const { relay, link, outbox, stores } = src;
+  return {
+    version: src.version,
+    agentName: src.agentName,
+    machineId: src.machineId,
+    startedAt: src.startedAt,
+    clock: src.clock,
+    upstream: () => ({
+      state: link.state.kind,
+      authenticated: link.authenticated,
+      daemonId: link.daemonId,
+      reconnectAttempts: link.reconnectAttempts,
+      lastConnectedAt: link.lastConnectedAt,
+      lastHeartbeatAt: link.lastHeartbeatAt,
+    }),
+    counters: () => {
+      const box = outbox.stats();
+      // The meta store keeps numbers as text; a missing or odd value reads as 0 rather than NaN.
+      const total = Number(stores.meta.get("totalTasksProcessed") ?? 0);
+      return {
+        connectedDaemons: relay.registry.size,
+        activeTasks: relay.tasks.active,
+        pendingTasks: relay.tasks.queued,
+        lostTasks: relay.stats.lostTasks,
+        totalTasksProcessed: Number.isFinite(total) ? total : 0,
+        outbox: {
+          frames: box.frames,
+          bytes: box.bytes,
+          droppedFrames: outbox.counters.droppedFrames,
+        },
+      };
+    },
+    listTasks: (query) => stores.tasks.list(query),
+    getTask: (taskId) => stores.tasks.get(taskId),
+    listDaemons: () =>
+      relay.registry.list().map((d) => ({
+        daemonId: d.daemonId,
+        machineId: d.machineId,
+        hostname: d.hostname,
+        role: d.role,
+        maxConcurrentTasks: d.capacity,
+        taskIds: [...d.tasks],
+        connectedAt: d.connectedAt,
+        lastHeartbeat: d.lastHeartbeat,
+      })),
+    listLogs: (limit) => stores.connectionLog.list(limit),
+    reconnect: () => link.reconnectNow(),
+    ...(src.reportError ? { reportError: src.reportError } : {}),
+  };
+}

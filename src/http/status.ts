@@ -1,0 +1,115 @@
+/**
+ * GET / and /status (the original's status document plus the relay's own
+ * figures) and GET /health (for probes: cheap, and it stays open even when
+ * reads get a token; see protocol.md "HTTP shapes").
+ */
+import { Elysia, t } from "elysia";
+import { ELYSIA_CONFIG } from "./config.ts";
+import type { HttpDeps } from "./deps.ts";
+import { Int, IsoTime, isoOrNull, OneOf } from "./models.ts";
+
+export const StatusBody = t.Object({
+  status: OneOf(["ok", "degraded", "disconnected"], {
+    description:
+      "ok: upstream authenticated and at least one daemon; degraded: upstream authenticated, no daemon; disconnected: upstream not authenticated",
+  }),
+  agentName: t.String(),
+  upstreamConnected: t.Boolean({ description: "The upstream link is authenticated" }),
+  daemonId: t.Union([t.String(), t.Null()], {
+    description: "Our id at the server, once authenticated",
+  }),
+  lastHeartbeat: IsoTime,
+  connectedDaemons: Int({ minimum: 0 }),
+  activeTasks: Int({
+    minimum: 0,
+    description:
+      "Tasks not ended (pending + dispatched), the set the relay's heartbeat reports upstream",
+  }),
+  totalTasksProcessed: Int({ minimum: 0, description: "Distinct tasks ever received" }),
+  version: t.String(),
+  machineId: t.String(),
+  pendingTasks: Int({ minimum: 0, description: "Queued, waiting for a free daemon slot" }),
+  reconnectAttempts: Int({ minimum: 0, description: "Back to 0 once a reconnect succeeds" }),
+  lastConnectedAt: IsoTime,
+  uptimeSeconds: Int({ minimum: 0 }),
+  outbox: t.Object(
+    {
+      frames: Int({ minimum: 0 }),
+      bytes: Int({ minimum: 0 }),
+      droppedFrames: Int({
+        minimum: 0,
+        description: "Dropped because the outbox was full, since start",
+      }),
+    },
+    { description: "Frames held for the server while upstream is down" },
+  ),
+  lostTasks: Int({ minimum: 0, description: "Tasks that ended `lost` since start" }),
+  upstreamState: t.String({
+    description: "unconfigured | idle | connecting | authenticating | open | backoff | stopped",
+  }),
+});
+
+export const HealthBody = t.Object({
+  healthy: t.Literal(true),
+  upstreamConnected: t.Boolean(),
+});
+
+export function statusOf(
+  authenticated: boolean,
+  daemons: number,
+): "ok" | "degraded" | "disconnected" {
+  if (!authenticated) return "disconnected";
+  return daemons > 0 ? "ok" : "degraded";
+}
+
+function statusBody(deps: HttpDeps) {
+  const up = deps.upstream();
+  const c = deps.counters();
+  return {
+    status: statusOf(up.authenticated, c.connectedDaemons),
+    agentName: deps.agentName,
+    upstreamConnected: up.authenticated,
+    daemonId: up.daemonId,
+    lastHeartbeat: isoOrNull(up.lastHeartbeatAt),
+    connectedDaemons: c.connectedDaemons,
+    activeTasks: c.activeTasks,
+    totalTasksProcessed: c.totalTasksProcessed,
+    version: deps.version,
+    machineId: deps.machineId,
+    pendingTasks: c.pendingTasks,
+    reconnectAttempts: up.reconnectAttempts,
+    lastConnectedAt: isoOrNull(up.lastConnectedAt),
+    // Clamped: a clock stepped backwards must not make the schema (minimum 0) fail.
+    uptimeSeconds: Math.max(0, Math.floor((deps.clock.now() - deps.startedAt) / 1000)),
+    outbox: c.outbox,
+    lostTasks: c.lostTasks,
+    upstreamState: up.state,
+  };
+}
+
+export function statusRoutes(deps: HttpDeps) {
+  const hook = (path: string) => ({
+    response: { 200: StatusBody },
+    detail: {
+      summary: path === "/" ? "Relay status (alias of /status)" : "Relay status",
+      description:
+        "Upstream link, connected daemons, task counts and outbox backlog. `status` is ok, degraded or disconnected.",
+      tags: ["status"],
+    },
+  });
+  return new Elysia({ ...ELYSIA_CONFIG, name: "relay.status" })
+    .get("/", () => statusBody(deps), hook("/"))
+    .get("/status", () => statusBody(deps), hook("/status"))
+    .get(
+      "/health",
+      () => ({ healthy: true as const, upstreamConnected: deps.upstream().authenticated }),
+      {
+        response: { 200: HealthBody },
+        detail: {
+          summary: "Liveness probe",
+          description: "Always 200 while the process serves HTTP; never needs a token.",
+          tags: ["status"],
+        },
+      },
+    );
+}

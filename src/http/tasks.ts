@@ -1,0 +1,134 @@
+/** GET /tasks (paged history, filterable by status) and GET /tasks/:taskId. */
+import { Elysia, t } from "elysia";
+import { ELYSIA_CONFIG } from "./config.ts";
+import type { HttpDeps, TaskStatus, TaskView } from "./deps.ts";
+import { BadRequestError } from "./errors.ts";
+import { ErrorBody, Int, IsoTime, isoOrNull, OneOf } from "./models.ts";
+import { parseCount, parseLimit } from "./query.ts";
+
+export const TASK_LIMIT_DEFAULT = 50;
+export const TASK_LIMIT_MAX = 500;
+
+const STATUSES = [
+  "pending",
+  "dispatched",
+  "completed",
+  "failed",
+  "cancelled",
+  "lost",
+] as const satisfies readonly TaskStatus[];
+
+export const Task = t.Object({
+  taskId: t.String(),
+  taskName: t.String(),
+  status: OneOf(STATUSES),
+  dispatchedTo: t.Union([t.String(), t.Null()], {
+    description: "daemonId of the daemon it went to",
+  }),
+  receivedAt: t.String({ format: "date-time" }),
+  dispatchedAt: IsoTime,
+  completedAt: IsoTime,
+  error: t.Union([t.String(), t.Null()]),
+  machineId: t.Union([t.String(), t.Null()], { description: "machineId of the daemon holding it" }),
+  lastReportedStatus: t.Union([t.String(), t.Null()], {
+    description: "newStatus of the daemon's latest taskStatusChange",
+  }),
+  attempts: Int({ minimum: 1, description: "spawnTask received again after the task ended" }),
+});
+
+export const TaskPage = t.Object({
+  tasks: t.Array(Task),
+  total: Int({ minimum: 0, description: "Rows matching the status filter" }),
+  limit: Int({ minimum: 1, maximum: TASK_LIMIT_MAX }),
+  offset: Int({ minimum: 0 }),
+});
+
+// Strings on purpose: the handler parses them so that "abc" gets a 400 naming the parameter.
+const TaskListQuery = t.Object(
+  {
+    limit: t.Optional(
+      t.String({
+        description: `Page size, default ${TASK_LIMIT_DEFAULT}, clamped to 1..${TASK_LIMIT_MAX} (0 → 1). Non-numeric or negative: 400.`,
+        examples: ["50"],
+      }),
+    ),
+    offset: t.Optional(
+      t.String({
+        description: "Rows to skip, default 0. Non-numeric or negative: 400.",
+        examples: ["0"],
+      }),
+    ),
+    status: t.Optional(
+      t.String({
+        description: `Only tasks with this status: ${STATUSES.join(" | ")}`,
+        enum: [...STATUSES],
+      }),
+    ),
+  },
+  // Unknown parameters (a cache-buster like `_=123`) are ignored, as the original did.
+  { additionalProperties: true },
+);
+
+export function taskBody(task: TaskView) {
+  return {
+    taskId: task.taskId,
+    taskName: task.taskName,
+    status: task.status,
+    dispatchedTo: task.dispatchedTo,
+    receivedAt: new Date(task.receivedAt).toISOString(),
+    dispatchedAt: isoOrNull(task.dispatchedAt),
+    completedAt: isoOrNull(task.completedAt),
+    error: task.error,
+    machineId: task.machineId,
+    lastReportedStatus: task.lastReportedStatus,
+    attempts: task.attempts,
+  };
+}
+
+function parseStatus(raw: string | undefined): TaskStatus | undefined {
+  if (raw === undefined) return undefined;
+  const found = STATUSES.find((s) => s === raw);
+  if (!found)
+    throw new BadRequestError(`'status' must be one of ${STATUSES.join(", ")}, got '${raw}'`);
+  return found;
+}
+
+export function taskRoutes(deps: HttpDeps) {
+  return new Elysia({ ...ELYSIA_CONFIG, name: "relay.tasks" })
+    .get(
+      "/tasks",
+      ({ query }) => {
+        const limit = parseLimit(query.limit, TASK_LIMIT_DEFAULT, TASK_LIMIT_MAX);
+        const offset = parseCount("offset", query.offset, 0);
+        const status = parseStatus(query.status);
+        const page = deps.listTasks(status ? { limit, offset, status } : { limit, offset });
+        return { tasks: page.tasks.map(taskBody), total: page.total, limit, offset };
+      },
+      {
+        query: TaskListQuery,
+        response: { 200: TaskPage, 400: ErrorBody },
+        detail: {
+          summary: "Task history",
+          description:
+            "Tasks the relay received, one page at a time; `total` counts rows matching `status`.",
+          tags: ["tasks"],
+        },
+      },
+    )
+    .get(
+      "/tasks/:taskId",
+      ({ params, status }) => {
+        const task = deps.getTask(params.taskId);
+        return task ? taskBody(task) : status(404, { error: `task '${params.taskId}' not found` });
+      },
+      {
+        params: t.Object({ taskId: t.String({ description: "The server's taskId" }) }),
+        response: { 200: Task, 404: ErrorBody },
+        detail: {
+          summary: "One task",
+          description: "A task by id, as in GET /tasks.",
+          tags: ["tasks"],
+        },
+      },
+    );
+}

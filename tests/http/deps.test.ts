@@ -1,0 +1,156 @@
+import { describe, expect, test } from "bun:test";
+import type { Stores, TaskQuery } from "../../src/core/ports.ts";
+import type { Relay } from "../../src/core/relay.ts";
+import { RelayStats } from "../../src/core/stats.ts";
+import type { UpstreamLink } from "../../src/core/upstream-link.ts";
+import type { UpstreamOutbox } from "../../src/core/upstream-outbox.ts";
+import { createHttpApp } from "../../src/http/app.ts";
+import { createHttpDeps, type HttpSources } from "../../src/http/deps.ts";
+import { json, request, T0, task } from "./fake-deps.ts";
+
+function sources(over: Partial<HttpSources> = {}) {
+  const daemon = {
+    // Fields the API must not show ride along, as on a real Daemon.
+    conn: { id: "c1", send: () => "sent", close() {} },
+    daemonId: "d-1",
+    machineId: "m-1",
+    hostname: "box",
+    role: "daemon" as const,
+    capacity: 3,
+    tasks: new Set(["a", "b"]),
+    connectedAt: T0,
+    lastSeen: T0,
+    lastHeartbeat: T0 + 5,
+    backpressured: false,
+    reconcile: null,
+    retired: false,
+  };
+  const registry = { size: 1, list: () => [daemon] };
+  const stats = new RelayStats();
+  stats.ended("lost");
+  stats.ended("completed");
+  const queries: TaskQuery[] = [];
+  let reconnects = 0;
+  const src: HttpSources = {
+    relay: { registry, tasks: { active: 4, queued: 2 }, stats },
+    link: {
+      state: { kind: "open", daemonId: "up-1", since: T0 },
+      authenticated: true,
+      daemonId: "up-1",
+      reconnectAttempts: 0,
+      lastConnectedAt: T0,
+      lastHeartbeatAt: null,
+      reconnectNow: () => {
+        reconnects += 1;
+        return { success: true, message: "Reconnection initiated" };
+      },
+    },
+    outbox: {
+      stats: () => ({ frames: 7, bytes: 700 }),
+      counters: { droppedFrames: 3, droppedBytes: 30 },
+    },
+    stores: {
+      tasks: {
+        list: (q) => {
+          queries.push(q);
+          return { tasks: [{ ...task({ taskId: "a" }), spawnFrame: "{}", seq: 1 }], total: 9 };
+        },
+        get: (id) => (id === "a" ? { ...task({ taskId: "a" }), spawnFrame: "{}", seq: 1 } : null),
+      },
+      connectionLog: {
+        list: (n) => [{ id: 1, event: "e", timestamp: T0, details: null }].slice(0, n),
+      },
+      meta: { get: (k) => (k === "totalTasksProcessed" ? "12" : null) },
+    },
+    clock: { now: () => T0 + 2_000 },
+    version: "1.2.3",
+    agentName: "edge",
+    machineId: "relay-m",
+    startedAt: T0,
+    ...over,
+  };
+  return { src, queries, reconnects: () => reconnects };
+}
+
+describe("createHttpDeps", () => {
+  test("adapts the real objects' fields into the status document", async () => {
+    const app = createHttpApp(createHttpDeps(sources().src));
+    expect(await json(await app.handle(request("/status")))).toEqual({
+      status: "ok",
+      agentName: "edge",
+      upstreamConnected: true,
+      daemonId: "up-1",
+      lastHeartbeat: null,
+      connectedDaemons: 1,
+      activeTasks: 4,
+      totalTasksProcessed: 12,
+      version: "1.2.3",
+      machineId: "relay-m",
+      pendingTasks: 2,
+      reconnectAttempts: 0,
+      lastConnectedAt: new Date(T0).toISOString(),
+      uptimeSeconds: 2,
+      outbox: { frames: 7, bytes: 700, droppedFrames: 3 },
+      lostTasks: 1,
+      upstreamState: "open",
+    });
+  });
+
+  test("a missing or garbled totalTasksProcessed reads as 0", async () => {
+    for (const stored of [null, "not a number"]) {
+      const { src } = sources();
+      src.stores.meta = { get: () => stored };
+      const body = await json(await createHttpApp(createHttpDeps(src)).handle(request("/status")));
+      expect(body.totalTasksProcessed).toBe(0);
+    }
+  });
+
+  test("daemons come from the registry: capacity as maxConcurrentTasks, task ids, no socket", async () => {
+    const app = createHttpApp(createHttpDeps(sources().src));
+    expect(await json(await app.handle(request("/daemons")))).toEqual({
+      daemons: [
+        {
+          daemonId: "d-1",
+          machineId: "m-1",
+          hostname: "box",
+          maxConcurrentTasks: 3,
+          activeTasks: 2,
+          taskIds: ["a", "b"],
+          connectedAt: new Date(T0).toISOString(),
+          lastHeartbeat: new Date(T0 + 5).toISOString(),
+          role: "daemon",
+        },
+      ],
+    });
+  });
+
+  test("tasks, logs and reconnect go straight to the stores and the link", async () => {
+    const { src, queries, reconnects } = sources();
+    const app = createHttpApp(createHttpDeps(src));
+    const page = await json(await app.handle(request("/tasks?limit=5&offset=2&status=lost")));
+    expect({
+      total: page.total,
+      ids: page.tasks.map((t: { taskId: string }) => t.taskId),
+      queries,
+    }).toEqual({
+      total: 9,
+      ids: ["a"],
+      queries: [{ limit: 5, offset: 2, status: "lost" }],
+    });
+    expect((await app.handle(request("/tasks/a"))).status).toBe(200);
+    expect((await app.handle(request("/tasks/zz"))).status).toBe(404);
+    expect((await json(await app.handle(request("/logs")))).logs).toHaveLength(1);
+    await app.handle(request("/reconnect", { method: "POST" }));
+    expect(reconnects()).toBe(1);
+  });
+
+  test("the real Relay, UpstreamLink, UpstreamOutbox and Stores fit HttpSources as they are", () => {
+    // Compile-time check: main.ts passes the real objects without adapters of its own.
+    const fit = (relay: Relay, link: UpstreamLink, outbox: UpstreamOutbox, stores: Stores) =>
+      ({ relay, link, outbox, stores }) satisfies Pick<
+        HttpSources,
+        "relay" | "link" | "outbox" | "stores"
+      >;
+    expect(typeof fit).toBe("function");
+  });
+});

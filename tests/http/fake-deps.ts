@@ -1,0 +1,104 @@
+/** A hand-made HttpDeps: plain data, counters of calls, no sockets or database. */
+import type {
+  ConnectionLogEntry,
+  DaemonView,
+  HttpDeps,
+  RelayCounters,
+  TaskQuery,
+  TaskView,
+  UpstreamView,
+} from "../../src/http/deps.ts";
+
+export const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
+
+export function task(over: Partial<TaskView> & { taskId: string }): TaskView {
+  return {
+    taskName: `name-${over.taskId}`,
+    status: "completed",
+    dispatchedTo: "d-1",
+    machineId: "m-1",
+    receivedAt: T0,
+    dispatchedAt: T0 + 10,
+    completedAt: T0 + 1000,
+    error: null,
+    lastReportedStatus: null,
+    attempts: 1,
+    ...over,
+  };
+}
+
+export interface FakeState {
+  upstream: UpstreamView;
+  counters: RelayCounters;
+  tasks: TaskView[];
+  daemons: DaemonView[];
+  logs: ConnectionLogEntry[];
+  /** Every query the routes passed down, to check parsing and clamping. */
+  taskQueries: TaskQuery[];
+  logLimits: number[];
+  reconnects: number;
+}
+
+export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state: FakeState } {
+  const state: FakeState = {
+    upstream: {
+      state: "open",
+      authenticated: true,
+      daemonId: "relay-at-server",
+      reconnectAttempts: 0,
+      lastConnectedAt: T0,
+      lastHeartbeatAt: T0 + 30_000,
+    },
+    counters: {
+      connectedDaemons: 1,
+      activeTasks: 3,
+      pendingTasks: 1,
+      lostTasks: 2,
+      totalTasksProcessed: 42,
+      outbox: { frames: 5, bytes: 500, droppedFrames: 1 },
+    },
+    tasks: [],
+    daemons: [],
+    logs: [],
+    taskQueries: [],
+    logLimits: [],
+    reconnects: 0,
+    ...over,
+  };
+  const deps: HttpDeps = {
+    version: "9.8.7",
+    agentName: "edge-test",
+    machineId: "relay-machine",
+    startedAt: T0,
+    clock: { now: () => T0 + 90_500 },
+    upstream: () => state.upstream,
+    counters: () => state.counters,
+    listTasks: (q) => {
+      state.taskQueries.push(q);
+      const rows = state.tasks.filter((t) => !q.status || t.status === q.status);
+      return { tasks: rows.slice(q.offset, q.offset + q.limit), total: rows.length };
+    },
+    getTask: (id) => state.tasks.find((t) => t.taskId === id) ?? null,
+    listDaemons: () => state.daemons,
+    listLogs: (limit) => {
+      state.logLimits.push(limit);
+      return state.logs.slice(0, limit);
+    },
+    reconnect: () => {
+      state.reconnects += 1;
+      return { success: true, message: "Reconnection initiated" };
+    },
+  };
+  return { deps, state };
+}
+
+/** GET (or another method) against the app, no socket involved. */
+export function request(path: string, init?: RequestInit): Request {
+  return new Request(`http://localhost${path}`, init);
+}
+
+/** A response body for assertions; tests index into it freely, `toEqual` does the checking. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON under test, checked by the assertions themselves
+export async function json(res: Response): Promise<any> {
+  return res.json();
+}

@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import { createHttpApp } from "../../src/http/app.ts";
+import { fakeDeps, json, request, T0 } from "./fake-deps.ts";
+
+async function getJson(app: ReturnType<typeof createHttpApp>, path: string) {
+  const res = await app.handle(request(path));
+  return { status: res.status, body: await json(res) };
+}
+
+describe("GET /status and /", () => {
+  test("reports every field, times as ISO-8601", async () => {
+    const { deps } = fakeDeps();
+    const { status, body } = await getJson(createHttpApp(deps), "/status");
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      status: "ok",
+      agentName: "edge-test",
+      upstreamConnected: true,
+      daemonId: "relay-at-server",
+      lastHeartbeat: new Date(T0 + 30_000).toISOString(),
+      connectedDaemons: 1,
+      activeTasks: 3,
+      totalTasksProcessed: 42,
+      version: "9.8.7",
+      machineId: "relay-machine",
+      pendingTasks: 1,
+      reconnectAttempts: 0,
+      lastConnectedAt: new Date(T0).toISOString(),
+      uptimeSeconds: 90,
+      outbox: { frames: 5, bytes: 500, droppedFrames: 1 },
+      lostTasks: 2,
+      upstreamState: "open",
+    });
+  });
+
+  test("/ is the same document as /status", async () => {
+    const app = createHttpApp(fakeDeps().deps);
+    expect((await getJson(app, "/")).body).toEqual((await getJson(app, "/status")).body);
+  });
+
+  test.each([
+    [true, 2, "ok"],
+    [true, 0, "degraded"],
+    [false, 3, "disconnected"],
+    [false, 0, "disconnected"],
+  ] as const)("authenticated=%p daemons=%p → %s", async (authenticated, daemons, expected) => {
+    const { deps, state } = fakeDeps();
+    state.upstream = {
+      ...state.upstream,
+      authenticated,
+      state: authenticated ? "open" : "backoff",
+    };
+    state.counters = { ...state.counters, connectedDaemons: daemons };
+    const { body } = await getJson(createHttpApp(deps), "/status");
+    expect(body).toMatchObject({
+      status: expected,
+      upstreamConnected: authenticated,
+      connectedDaemons: daemons,
+    });
+  });
+
+  test("never-happened times are null, not 1970", async () => {
+    const { deps, state } = fakeDeps();
+    state.upstream = {
+      state: "unconfigured",
+      authenticated: false,
+      daemonId: null,
+      reconnectAttempts: 4,
+      lastConnectedAt: null,
+      lastHeartbeatAt: null,
+    };
+    const { body } = await getJson(createHttpApp(deps), "/status");
+    expect(body).toMatchObject({
+      status: "disconnected",
+      daemonId: null,
+      lastHeartbeat: null,
+      lastConnectedAt: null,
+      reconnectAttempts: 4,
+      upstreamState: "unconfigured",
+    });
+  });
+});
+
+describe("GET /health", () => {
+  test("is healthy whether or not upstream is connected", async () => {
+    const { deps, state } = fakeDeps();
+    const app = createHttpApp(deps);
+    expect(await getJson(app, "/health")).toEqual({
+      status: 200,
+      body: { healthy: true, upstreamConnected: true },
+    });
+    state.upstream = { ...state.upstream, authenticated: false };
+    expect(await getJson(app, "/health")).toEqual({
+      status: 200,
+      body: { healthy: true, upstreamConnected: false },
+    });
+  });
+});
