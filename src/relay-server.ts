@@ -140,6 +140,10 @@ export async function startRelayServer(
       host: config.host,
       port: config.port,
       maxFrameBytes: config.maxFrameBytes,
+      tls:
+        config.tlsCert && config.tlsKey
+          ? { cert: readFileSync(config.tlsCert, "utf8"), key: readFileSync(config.tlsKey, "utf8") }
+          : null,
       relay,
       fetch: (req) => app.fetch(req),
       onBug: (where, err) =>
@@ -165,7 +169,7 @@ export async function startRelayServer(
   const liveRelay = relay;
   return {
     port,
-    url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
+    url: `${config.tlsCert ? "https" : "http"}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
     machineId,
     relay: liveRelay,
     link,
