@@ -110,6 +110,12 @@ export async function startRelayServer(
       daemonRate: config.daemonRate,
       daemonBurst: config.daemonBurst,
       maxUnauthenticated: config.maxUnauthenticated,
+      ...(config.advertiseCapacity === "auto"
+        ? {
+            onCapacityChange: (total: number) =>
+              link.advertiseCapacity(Math.min(total, MAX_CAPACITY)),
+          }
+        : {}),
       acceptKey: createKeyCheck([config.apiKey ?? "", ...config.daemonKeys]),
       newId: randomUUID,
     },
@@ -192,7 +198,5 @@ export async function startRelayServer(
 
 function advertisedCapacity(config: Config, relay: Relay | null): number {
   if (config.advertiseCapacity !== "auto") return config.advertiseCapacity;
-  let sum = 0;
-  for (const d of relay?.registry.all() ?? []) sum += d.capacity;
-  return Math.min(sum, MAX_CAPACITY);
+  return Math.min(relay?.registry.totalCapacity ?? 0, MAX_CAPACITY);
 }

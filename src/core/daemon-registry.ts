@@ -43,6 +43,7 @@ export class DaemonRegistry {
   private readonly byConn = new Map<string, Daemon>();
   private readonly byMachine = new Map<string, Daemon>();
   private turns = 0;
+  private capacitySum = 0;
 
   get unauthenticatedCount(): number {
     return this.unauthenticated.size;
@@ -50,6 +51,16 @@ export class DaemonRegistry {
 
   get size(): number {
     return this.byConn.size;
+  }
+
+  /** Sum of the connected daemons' capacities, kept as they come and go. */
+  get totalCapacity(): number {
+    return this.capacitySum;
+  }
+
+  setCapacity(daemon: Daemon, capacity: number): void {
+    if (this.byConn.get(daemon.conn.id) === daemon) this.capacitySum += capacity - daemon.capacity;
+    daemon.capacity = capacity;
   }
 
   addUnauthenticated(conn: DaemonConnection, openedAt: number, timer: TimerHandle): void {
@@ -67,6 +78,7 @@ export class DaemonRegistry {
   add(daemon: Omit<Daemon, "turn">): Daemon {
     const full: Daemon = { ...daemon, turn: this.nextTurn() };
     this.byConn.set(full.conn.id, full);
+    this.capacitySum += full.capacity;
     this.byMachine.set(full.machineId, full);
     return full;
   }
@@ -89,6 +101,7 @@ export class DaemonRegistry {
     const daemon = this.byConn.get(connId);
     if (!daemon) return undefined;
     this.byConn.delete(connId);
+    this.capacitySum -= daemon.capacity;
     if (this.byMachine.get(daemon.machineId) === daemon) this.byMachine.delete(daemon.machineId);
     return daemon;
   }

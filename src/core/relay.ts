@@ -22,6 +22,8 @@ export interface RelayOptions {
   daemonRate: number;
   daemonBurst: number;
   maxUnauthenticated: number;
+  /** Told the new sum of daemon capacities whenever it changes (for `auto` advertising). */
+  onCapacityChange?: (total: number) => void;
   /** Constant-time check of a daemon's apiKey. */
   acceptKey(key: string): boolean;
   newId(): string;
@@ -126,6 +128,16 @@ export class Relay {
       `Daemon ${daemon.hostname} (${daemon.daemonId}) disconnected: code=${code} reason=${reason || "-"}`,
     );
     if (!daemon.retired) this.tasks.detach(daemon);
+    this.capacityChanged();
+  }
+
+  private lastCapacity = 0;
+
+  private capacityChanged(): void {
+    const total = this.registry.totalCapacity;
+    if (total === this.lastCapacity) return;
+    this.lastCapacity = total;
+    this.opts.onCapacityChange?.(total);
   }
 
   daemonDrained(conn: DaemonConnection): void {
@@ -163,7 +175,8 @@ export class Relay {
         if (daemon.reconcile) this.tasks.reconcile(daemon, frame.activeTasks);
         return;
       case "capacityUpdate":
-        daemon.capacity = frame.capacity;
+        this.registry.setCapacity(daemon, frame.capacity);
+        this.capacityChanged();
         this.tasks.dispatchQueued();
         return;
       case "other":
@@ -241,6 +254,7 @@ export class Relay {
       previous.conn.close(CloseCode.replaced, "replaced by a newer connection");
     }
     this.tasks.attach(daemon, previous);
+    this.capacityChanged();
     this.tasks.dispatchQueued();
   }
 

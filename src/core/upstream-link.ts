@@ -4,7 +4,12 @@
  * scheduled only from `close` (an error is always followed by a close).
  */
 
-import { encodeAuthenticate, encodeHeartbeat, type RelayIdentity } from "../protocol/encode.ts";
+import {
+  encodeAuthenticate,
+  encodeCapacityUpdate,
+  encodeHeartbeat,
+  type RelayIdentity,
+} from "../protocol/encode.ts";
 import { parseServerFrame } from "../protocol/parse.ts";
 import { redactUrl } from "../protocol/url.ts";
 import { type BackoffPolicy, backoffDelay } from "./backoff.ts";
@@ -60,6 +65,8 @@ export class UpstreamLink {
   private timer: TimerHandle | null = null;
   private heartbeatTimer: TimerHandle | null = null;
   private attempts = 0;
+  /** The capacity the server last heard from us (authenticate or capacityUpdate). */
+  private advertised = 0;
   lastConnectedAt: number | null = null;
   lastHeartbeatAt: number | null = null;
   /** Total reconnects scheduled since start (for metrics). */
@@ -130,6 +137,17 @@ export class UpstreamLink {
     return { success: true, message: "Reconnection initiated" };
   }
 
+  /**
+   * Relay-to-relay extension: tells a parent relay our capacity changed. Only
+   * called in `auto` mode; sent straight away, never queued (a stale capacity
+   * means nothing, and the next authenticate carries the current one).
+   */
+  advertiseCapacity(capacity: number): void {
+    if (this.current.kind !== "open" || !this.socket || capacity === this.advertised) return;
+    this.advertised = capacity;
+    this.socket.send(encodeCapacityUpdate(capacity));
+  }
+
   send(text: string): SendResult {
     if (this.current.kind !== "open" || !this.socket) return "dropped";
     return this.socket.send(text);
@@ -144,7 +162,9 @@ export class UpstreamLink {
       onOpen: () => {
         if (!mine() || !socket) return;
         this.current = { kind: "authenticating", since: this.clock.now() };
-        socket.send(encodeAuthenticate(this.identity()));
+        const identity = this.identity();
+        this.advertised = identity.maxConcurrentTasks;
+        socket.send(encodeAuthenticate(identity));
       },
       onMessage: (text) => {
         if (mine()) this.onMessage(text);
