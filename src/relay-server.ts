@@ -15,6 +15,7 @@ import { UpstreamOutbox } from "./core/upstream-outbox.ts";
 import { createHttpApp } from "./http/app.ts";
 import { createHttpDeps } from "./http/deps.ts";
 import { createLogger, type Logger, stdoutWriter } from "./log/logger.ts";
+import { createRelayMetrics, type RelayMetrics } from "./metrics/relay-metrics.ts";
 import { MAX_CAPACITY } from "./protocol/messages.ts";
 import { createStores, openDatabase } from "./store/database.ts";
 import type { SocketData } from "./transport/daemon-socket.ts";
@@ -37,6 +38,8 @@ export interface RelayServer {
   readonly relay: Relay;
   readonly link: UpstreamLink;
   readonly outbox: UpstreamOutbox;
+  /** The Prometheus registry behind GET /metrics (one per relay). */
+  readonly metrics: RelayMetrics;
   readonly stores: Stores;
   readonly log: Logger;
   stop(): Promise<void>;
@@ -126,6 +129,7 @@ export async function startRelayServer(
   );
   relay.start();
 
+  const metrics = createRelayMetrics({ relay, link, outbox, tasks: stores.tasks });
   const app = createHttpApp(
     createHttpDeps({
       relay,
@@ -138,7 +142,13 @@ export async function startRelayServer(
       machineId,
       startedAt,
       reportError: (err, where) => log.log("error", "http_error", { ...where, error: String(err) }),
+      metrics,
     }),
+    {
+      adminToken: config.adminToken,
+      corsOrigins: config.corsOrigins,
+      protectReads: config.protectReads,
+    },
   );
   let server: Server<SocketData>;
   try {
@@ -151,7 +161,7 @@ export async function startRelayServer(
           ? { cert: readFileSync(config.tlsCert, "utf8"), key: readFileSync(config.tlsKey, "utf8") }
           : null,
       relay,
-      fetch: (req) => app.fetch(req),
+      fetch: (req, remoteAddress) => app.fetch(req, remoteAddress),
       onBug: (where, err) =>
         log.log("error", "internal_error", {
           where,
@@ -180,6 +190,7 @@ export async function startRelayServer(
     relay: liveRelay,
     link,
     outbox,
+    metrics,
     stores,
     log,
     stop() {

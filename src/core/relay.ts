@@ -180,7 +180,7 @@ export class Relay {
         this.tasks.dispatchQueued();
         return;
       case "other":
-        this.upstream.forward(text, false);
+        this.forwardUp(frame.type, text, false);
         return;
     }
     if (!this.tasks.isHeldBy(frame.taskId, daemon.machineId)) {
@@ -191,14 +191,20 @@ export class Relay {
     }
     if (frame.kind === "taskComplete") {
       // Forward first so that the server hears of the completion before any dispatch it frees.
-      this.upstream.forward(text, true);
+      this.forwardUp(frame.kind, text, true);
       this.tasks.complete(daemon, frame.taskId, frame.success, frame.error);
     } else if (frame.kind === "taskStatusChange") {
       this.tasks.reportStatus(frame.taskId, frame.newStatus);
-      this.upstream.forward(text, true);
+      this.forwardUp(frame.kind, text, true);
     } else {
-      this.upstream.forward(text, false);
+      this.forwardUp(frame.type, text, false);
     }
+  }
+
+  /** Every daemon frame for the server goes through here, so /metrics counts each once. */
+  private forwardUp(type: string, text: string, critical: boolean): void {
+    this.upstream.forward(text, critical);
+    this.stats.relayedToServer(type, text);
   }
 
   private authenticate(conn: DaemonConnection, text: string): void {
@@ -301,6 +307,9 @@ export class Relay {
       return;
     }
     const frame = parsed.value;
+    if (frame.kind !== "authenticated") {
+      this.stats.relayedToDaemons(frame.kind === "spawnTask" ? frame.kind : frame.type, text);
+    }
     switch (frame.kind) {
       case "spawnTask":
         this.tasks.spawn(frame.taskId, frame.taskName, text);

@@ -74,6 +74,12 @@ export interface RelayCounters {
   outbox: { frames: number; bytes: number; droppedFrames: number };
 }
 
+/** The Prometheus exposition (src/metrics builds it); the HTTP layer only serves its text. */
+export interface MetricsExposition {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
 export interface HttpDeps {
   readonly version: string;
   readonly agentName: string;
@@ -91,6 +97,8 @@ export interface HttpDeps {
   reconnect(): { success: boolean; message: string };
   /** Called for every 500 (a bug or a failing store); the client only sees "Internal error". */
   reportError?(error: unknown, where: { method: string; path: string }): void;
+  /** Absent: GET /metrics answers an empty exposition. */
+  readonly metrics?: MetricsExposition;
 }
 
 /**
@@ -139,6 +147,7 @@ export interface HttpSources {
   machineId: string;
   startedAt: number;
   reportError?: HttpDeps["reportError"];
+  metrics?: MetricsExposition;
 }
 
 /** Adapts the real objects; the composition root (main.ts) only calls this. */
@@ -191,5 +200,6 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
     listLogs: (limit) => stores.connectionLog.list(limit),
     reconnect: () => link.reconnectNow(),
     ...(src.reportError ? { reportError: src.reportError } : {}),
+    ...(src.metrics ? { metrics: src.metrics } : {}),
   };
 }

@@ -15,6 +15,9 @@ const WS_PROTOCOL = [
   "Close codes: 1001 shutdown, 1009 frame too large, 4401 unauthenticated, 4408 silent, 4409 replaced.",
 ].join(" ");
 
+/** The bearer scheme of MAKIMA_RELAY_ADMIN_TOKEN, as an operation's `security`. */
+export const ADMIN_SECURITY = [{ adminToken: [] }];
+
 export function openapiDocs(version: string) {
   return openapi({
     path: "/swagger",
@@ -34,6 +37,16 @@ export function openapiDocs(version: string) {
         { name: "admin", description: "Operator commands" },
         { name: "websocket", description: WS_PROTOCOL },
       ],
+      components: {
+        securitySchemes: {
+          adminToken: {
+            type: "http",
+            scheme: "bearer",
+            description:
+              "MAKIMA_RELAY_ADMIN_TOKEN. Write routes need it (without one configured: loopback clients only); read routes too when MAKIMA_RELAY_PROTECT_READS=true. /health never does.",
+          },
+        },
+      },
       // The socket endpoint is not an Elysia route, so it is described by hand.
       paths: {
         "/ws/daemon": {

@@ -1,22 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { createHttpApp } from "../../src/http/app.ts";
-import { fakeDeps, json, request } from "./fake-deps.ts";
+import { fakeDeps, json, request, testApp } from "./fake-deps.ts";
 
-const CORS = {
-  "access-control-allow-origin": "*",
-  "access-control-allow-methods": "GET, POST, OPTIONS",
-  "access-control-allow-headers": "Content-Type, Authorization",
-};
-
+/** Every CORS response header the app may send, for "none at all" checks. */
 function corsOf(res: Response) {
-  return Object.fromEntries(Object.keys(CORS).map((k) => [k, res.headers.get(k)]));
+  return [...res.headers.keys()].filter((k) => k.startsWith("access-control-"));
 }
 
 describe("the composed app", () => {
   test.each(["/nope", "/tasks/a/b", "/swagger/nope"])(
     "unknown path %s → JSON 404",
     async (path) => {
-      const res = await createHttpApp(fakeDeps().deps).handle(request(path));
+      const res = await testApp(fakeDeps().deps).handle(request(path));
       expect({
         status: res.status,
         type: res.headers.get("content-type"),
@@ -29,23 +23,28 @@ describe("the composed app", () => {
     },
   );
 
-  test("CORS headers on success, on 400 and on 404", async () => {
-    const app = createHttpApp(fakeDeps().deps);
+  // The allow-all CORS of the original is gone: no origin is allowed unless configured.
+  test("by default no CORS headers, on success, on 400 and on 404, even for an Origin", async () => {
+    const app = testApp(fakeDeps().deps);
     for (const path of ["/status", "/tasks?limit=abc", "/nope"]) {
-      expect(corsOf(await app.handle(request(path)))).toEqual(CORS);
+      const res = await app.handle(request(path, { headers: { origin: "https://ui.example" } }));
+      expect({ path, cors: corsOf(res) }).toEqual({ path, cors: [] });
     }
   });
 
-  test.each(["/status", "/reconnect", "/anything"])("OPTIONS %s → 204 with CORS", async (path) => {
-    const { deps, state } = fakeDeps();
-    const res = await createHttpApp(deps).handle(request(path, { method: "OPTIONS" }));
-    expect({ status: res.status, body: await res.text(), cors: corsOf(res) }).toEqual({
-      status: 204,
-      body: "",
-      cors: CORS,
-    });
-    expect(state.reconnects).toBe(0);
-  });
+  test.each(["/status", "/reconnect", "/anything"])(
+    "OPTIONS %s without an Origin (not a preflight) → 204, no CORS, no action",
+    async (path) => {
+      const { deps, state } = fakeDeps();
+      const res = await testApp(deps).handle(request(path, { method: "OPTIONS" }));
+      expect({
+        status: res.status,
+        body: await res.text(),
+        cors: corsOf(res),
+        reconnects: state.reconnects,
+      }).toEqual({ status: 204, body: "", cors: [], reconnects: 0 });
+    },
+  );
 
   test("a bug in a deps call is a JSON 500 without details, reported to the operator", async () => {
     const { deps } = fakeDeps();
@@ -55,7 +54,7 @@ describe("the composed app", () => {
     };
     const reported: unknown[] = [];
     deps.reportError = (error, where) => reported.push([error, where]);
-    const res = await createHttpApp(deps).handle(request("/daemons"));
+    const res = await testApp(deps).handle(request("/daemons"));
     expect({ status: res.status, body: await json(res) }).toEqual({
       status: 500,
       body: { error: "Internal error" },
@@ -64,14 +63,14 @@ describe("the composed app", () => {
   });
 
   test("unknown query parameters are ignored (cache busters)", async () => {
-    const app = createHttpApp(fakeDeps().deps);
+    const app = testApp(fakeDeps().deps);
     for (const path of ["/tasks?_=123", "/logs?limit=5&x=1", "/status?v=2"]) {
       expect((await app.handle(request(path))).status).toBe(200);
     }
   });
 
   test("a repeated parameter is a 400 naming it", async () => {
-    const res = await createHttpApp(fakeDeps().deps).handle(request("/tasks?limit=1&limit=2"));
+    const res = await testApp(fakeDeps().deps).handle(request("/tasks?limit=1&limit=2"));
     expect({ status: res.status, error: (await json(res)).error }).toEqual({
       status: 400,
       error: expect.stringContaining("'limit'"),
@@ -80,7 +79,7 @@ describe("the composed app", () => {
 
   test("POST /reconnect ignores whatever body it is sent", async () => {
     const { deps, state } = fakeDeps();
-    const res = await createHttpApp(deps).handle(
+    const res = await testApp(deps).handle(
       request("/reconnect", {
         method: "POST",
         body: "{not json",
@@ -93,7 +92,7 @@ describe("the composed app", () => {
   test("a response that breaks its own schema is a 500, not a half-valid body", async () => {
     const { deps, state } = fakeDeps();
     state.counters = { ...state.counters, activeTasks: -1 };
-    const res = await createHttpApp(deps).handle(request("/status"));
+    const res = await testApp(deps).handle(request("/status"));
     expect({ status: res.status, body: await json(res) }).toEqual({
       status: 500,
       body: { error: "Internal error" },
@@ -104,8 +103,8 @@ describe("the composed app", () => {
     const a = fakeDeps();
     const b = fakeDeps();
     b.deps.reconnect = () => ({ success: false, message: "b" });
-    await createHttpApp(a.deps).handle(request("/reconnect", { method: "POST" }));
-    const res = await createHttpApp(b.deps).handle(request("/reconnect", { method: "POST" }));
+    await testApp(a.deps).handle(request("/reconnect", { method: "POST" }));
+    const res = await testApp(b.deps).handle(request("/reconnect", { method: "POST" }));
     expect({ a: a.state.reconnects, b: (await json(res)).message }).toEqual({ a: 1, b: "b" });
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createHttpApp } from "../../src/http/app.ts";
 import type { ConnectionLogEntry } from "../../src/http/deps.ts";
-import { fakeDeps, json, request, T0 } from "./fake-deps.ts";
+import { fakeDeps, json, request, T0, testApp } from "./fake-deps.ts";
 
 describe("GET /daemons", () => {
   test("lists daemons with a task count, never a key or socket", async () => {
@@ -30,7 +29,7 @@ describe("GET /daemons", () => {
         lastHeartbeat: T0 + 2,
       },
     ];
-    const res = await createHttpApp(deps).handle(request("/daemons"));
+    const res = await testApp(deps).handle(request("/daemons"));
     const text = await res.text();
     expect(res.status).toBe(200);
     expect(text).not.toContain("sekrit");
@@ -63,7 +62,7 @@ describe("GET /daemons", () => {
   });
 
   test("no daemons → empty list", async () => {
-    const res = await createHttpApp(fakeDeps().deps).handle(request("/daemons"));
+    const res = await testApp(fakeDeps().deps).handle(request("/daemons"));
     expect(await json(res)).toEqual({ daemons: [] });
   });
 });
@@ -78,7 +77,7 @@ describe("GET /logs", () => {
 
   test("newest first as the store gives them, timestamps ISO, default limit 50", async () => {
     const { deps, state } = fakeDeps({ logs });
-    const res = await createHttpApp(deps).handle(request("/logs"));
+    const res = await testApp(deps).handle(request("/logs"));
     const body = await json(res);
     expect(res.status).toBe(200);
     expect(state.logLimits).toEqual([50]);
@@ -99,7 +98,7 @@ describe("GET /logs", () => {
     ["1000", 200],
   ])("limit=%s is clamped to %d", async (raw, expected) => {
     const { deps, state } = fakeDeps({ logs });
-    const res = await createHttpApp(deps).handle(request(`/logs?limit=${raw}`));
+    const res = await testApp(deps).handle(request(`/logs?limit=${raw}`));
     expect({ status: res.status, n: (await json(res)).logs.length }).toEqual({
       status: 200,
       n: expected,
@@ -109,7 +108,7 @@ describe("GET /logs", () => {
 
   test.each(["abc", "-1", "3.5"])("limit=%s → 400 naming limit", async (raw) => {
     const { deps, state } = fakeDeps({ logs });
-    const res = await createHttpApp(deps).handle(request(`/logs?limit=${raw}`));
+    const res = await testApp(deps).handle(request(`/logs?limit=${raw}`));
     expect(res.status).toBe(400);
     expect((await json(res)).error).toContain("'limit'");
     expect(state.logLimits).toEqual([]);
@@ -119,7 +118,7 @@ describe("GET /logs", () => {
 describe("POST /reconnect", () => {
   test("asks the link to reconnect and returns its answer", async () => {
     const { deps, state } = fakeDeps();
-    const res = await createHttpApp(deps).handle(request("/reconnect", { method: "POST" }));
+    const res = await testApp(deps).handle(request("/reconnect", { method: "POST" }));
     expect({ status: res.status, body: await json(res), calls: state.reconnects }).toEqual({
       status: 200,
       body: { success: true, message: "Reconnection initiated" },
@@ -130,7 +129,7 @@ describe("POST /reconnect", () => {
   test("reports failure when upstream is not configured", async () => {
     const { deps } = fakeDeps();
     deps.reconnect = () => ({ success: false, message: "Upstream not configured: no server URL" });
-    const res = await createHttpApp(deps).handle(request("/reconnect", { method: "POST" }));
+    const res = await testApp(deps).handle(request("/reconnect", { method: "POST" }));
     expect(await json(res)).toEqual({
       success: false,
       message: "Upstream not configured: no server URL",
@@ -139,7 +138,7 @@ describe("POST /reconnect", () => {
 
   test("GET /reconnect does not reconnect", async () => {
     const { deps, state } = fakeDeps();
-    const res = await createHttpApp(deps).handle(request("/reconnect"));
+    const res = await testApp(deps).handle(request("/reconnect"));
     expect({ status: res.status, calls: state.reconnects }).toEqual({ status: 404, calls: 0 });
   });
 });

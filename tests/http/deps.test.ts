@@ -4,9 +4,8 @@ import type { Relay } from "../../src/core/relay.ts";
 import { RelayStats } from "../../src/core/stats.ts";
 import type { UpstreamLink } from "../../src/core/upstream-link.ts";
 import type { UpstreamOutbox } from "../../src/core/upstream-outbox.ts";
-import { createHttpApp } from "../../src/http/app.ts";
 import { createHttpDeps, type HttpSources } from "../../src/http/deps.ts";
-import { json, request, T0, task } from "./fake-deps.ts";
+import { json, request, T0, task, testApp } from "./fake-deps.ts";
 
 function sources(over: Partial<HttpSources> = {}) {
   const daemon = {
@@ -74,7 +73,7 @@ function sources(over: Partial<HttpSources> = {}) {
 
 describe("createHttpDeps", () => {
   test("adapts the real objects' fields into the status document", async () => {
-    const app = createHttpApp(createHttpDeps(sources().src));
+    const app = testApp(createHttpDeps(sources().src));
     expect(await json(await app.handle(request("/status")))).toEqual({
       status: "ok",
       agentName: "edge",
@@ -100,13 +99,13 @@ describe("createHttpDeps", () => {
     for (const stored of [null, "not a number"]) {
       const { src } = sources();
       src.stores.meta = { get: () => stored };
-      const body = await json(await createHttpApp(createHttpDeps(src)).handle(request("/status")));
+      const body = await json(await testApp(createHttpDeps(src)).handle(request("/status")));
       expect(body.totalTasksProcessed).toBe(0);
     }
   });
 
   test("daemons come from the registry: capacity as maxConcurrentTasks, task ids, no socket", async () => {
-    const app = createHttpApp(createHttpDeps(sources().src));
+    const app = testApp(createHttpDeps(sources().src));
     expect(await json(await app.handle(request("/daemons")))).toEqual({
       daemons: [
         {
@@ -126,7 +125,7 @@ describe("createHttpDeps", () => {
 
   test("tasks, logs and reconnect go straight to the stores and the link", async () => {
     const { src, queries, reconnects } = sources();
-    const app = createHttpApp(createHttpDeps(src));
+    const app = testApp(createHttpDeps(src));
     const page = await json(await app.handle(request("/tasks?limit=5&offset=2&status=lost")));
     expect({
       total: page.total,

@@ -1,4 +1,5 @@
 /** A hand-made HttpDeps: plain data, counters of calls, no sockets or database. */
+import { createHttpApp, type HttpSecurity } from "../../src/http/app.ts";
 import type {
   ConnectionLogEntry,
   DaemonView,
@@ -90,6 +91,22 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
     },
   };
   return { deps, state };
+}
+
+/** The defaults: no token, no CORS origin, reads open. */
+export const OPEN: HttpSecurity = { adminToken: null, corsOrigins: [], protectReads: false };
+
+/**
+ * The app as the socket server drives it, for requests from one peer address
+ * (loopback unless said otherwise); security settings default to OPEN.
+ */
+export function testApp(
+  deps: HttpDeps,
+  security: Partial<HttpSecurity> = {},
+  remoteAddress = "127.0.0.1",
+): { handle(req: Request): Promise<Response> } {
+  const app = createHttpApp(deps, { ...OPEN, ...security });
+  return { handle: (req) => app.fetch(req, remoteAddress) };
 }
 
 /** GET (or another method) against the app, no socket involved. */

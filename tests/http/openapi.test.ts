@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createHttpApp } from "../../src/http/app.ts";
-import { fakeDeps, json, request } from "./fake-deps.ts";
+import { fakeDeps, json, request, testApp } from "./fake-deps.ts";
 
 const ROUTES: [path: string, method: string, statuses: string[]][] = [
   ["/", "get", ["200"]],
@@ -14,7 +13,7 @@ const ROUTES: [path: string, method: string, statuses: string[]][] = [
 ];
 
 async function spec() {
-  const res = await createHttpApp(fakeDeps().deps).handle(request("/swagger/json"));
+  const res = await testApp(fakeDeps().deps).handle(request("/swagger/json"));
   expect(res.status).toBe(200);
   return json(res);
 }
@@ -80,8 +79,22 @@ describe("OpenAPI", () => {
     expect(Object.keys(paths).filter((p) => p.startsWith("/swagger"))).toEqual([]);
   });
 
+  test("POST /reconnect documents the bearer admin token and its 401/403", async () => {
+    const doc = await spec();
+    const op = doc.paths["/reconnect"].post;
+    expect({
+      scheme: doc.components.securitySchemes.adminToken,
+      security: op.security,
+      errors: ["401", "403"].map((c) => Object.keys(op.responses[c]?.content ?? {})),
+    }).toEqual({
+      scheme: expect.objectContaining({ type: "http", scheme: "bearer" }),
+      security: [{ adminToken: [] }],
+      errors: [["application/json"], ["application/json"]],
+    });
+  });
+
   test("/swagger serves an HTML page that points at the spec", async () => {
-    const res = await createHttpApp(fakeDeps().deps).handle(request("/swagger"));
+    const res = await testApp(fakeDeps().deps).handle(request("/swagger"));
     const html = await res.text();
     expect({ status: res.status, type: res.headers.get("content-type") }).toEqual({
       status: 200,

@@ -1,8 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { createHttpApp } from "../../src/http/app.ts";
-import { fakeDeps, json, request, T0 } from "./fake-deps.ts";
+import { fakeDeps, json, request, T0, testApp } from "./fake-deps.ts";
 
-async function getJson(app: ReturnType<typeof createHttpApp>, path: string) {
+async function getJson(app: ReturnType<typeof testApp>, path: string) {
   const res = await app.handle(request(path));
   return { status: res.status, body: await json(res) };
 }
@@ -10,7 +9,7 @@ async function getJson(app: ReturnType<typeof createHttpApp>, path: string) {
 describe("GET /status and /", () => {
   test("reports every field, times as ISO-8601", async () => {
     const { deps } = fakeDeps();
-    const { status, body } = await getJson(createHttpApp(deps), "/status");
+    const { status, body } = await getJson(testApp(deps), "/status");
     expect(status).toBe(200);
     expect(body).toEqual({
       status: "ok",
@@ -34,7 +33,7 @@ describe("GET /status and /", () => {
   });
 
   test("/ is the same document as /status", async () => {
-    const app = createHttpApp(fakeDeps().deps);
+    const app = testApp(fakeDeps().deps);
     expect((await getJson(app, "/")).body).toEqual((await getJson(app, "/status")).body);
   });
 
@@ -51,7 +50,7 @@ describe("GET /status and /", () => {
       state: authenticated ? "open" : "backoff",
     };
     state.counters = { ...state.counters, connectedDaemons: daemons };
-    const { body } = await getJson(createHttpApp(deps), "/status");
+    const { body } = await getJson(testApp(deps), "/status");
     expect(body).toMatchObject({
       status: expected,
       upstreamConnected: authenticated,
@@ -69,7 +68,7 @@ describe("GET /status and /", () => {
       lastConnectedAt: null,
       lastHeartbeatAt: null,
     };
-    const { body } = await getJson(createHttpApp(deps), "/status");
+    const { body } = await getJson(testApp(deps), "/status");
     expect(body).toMatchObject({
       status: "disconnected",
       daemonId: null,
@@ -84,7 +83,7 @@ describe("GET /status and /", () => {
 describe("GET /health", () => {
   test("is healthy whether or not upstream is connected", async () => {
     const { deps, state } = fakeDeps();
-    const app = createHttpApp(deps);
+    const app = testApp(deps);
     expect(await getJson(app, "/health")).toEqual({
       status: 200,
       body: { healthy: true, upstreamConnected: true },

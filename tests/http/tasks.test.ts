@@ -1,13 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { createHttpApp } from "../../src/http/app.ts";
-import { fakeDeps, json, request, T0, task } from "./fake-deps.ts";
+import { fakeDeps, json, request, T0, task, testApp } from "./fake-deps.ts";
 
 function setup(n = 3) {
   const tasks = Array.from({ length: n }, (_, i) =>
     task({ taskId: `t${i}`, status: i % 2 === 0 ? "completed" : "pending" }),
   );
   const { deps, state } = fakeDeps({ tasks });
-  return { app: createHttpApp(deps), state };
+  return { app: testApp(deps), state };
 }
 
 describe("GET /tasks", () => {

@@ -1,0 +1,218 @@
+/**
+ * The relay's Prometheus metrics: one prom-client Registry per relay (never the
+ * global default, since tests run several relays in one process), filled at
+ * scrape time by `collect()` callbacks that read the counters the core already
+ * keeps. Nothing here runs per frame: the core increments plain numbers and
+ * /metrics turns them into prom-client values when scraped.
+ */
+import { Counter, Gauge, type LabelValues, Registry } from "prom-client";
+import type { TaskStatus, TaskStore } from "../core/ports.ts";
+import {
+  DAEMON_TO_SERVER_TYPES,
+  type RelayStats,
+  SERVER_TO_DAEMON_TYPES,
+} from "../core/stats.ts";
+import type { TaskBook } from "../core/task-book.ts";
+import type { UpstreamLink } from "../core/upstream-link.ts";
+import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
+import { CoreHistogram } from "./core-histogram.ts";
+
+export const METRIC_PREFIX = "makima_relay_";
+
+const TASK_STATUSES = [
+  "pending",
+  "dispatched",
+  "completed",
+  "failed",
+  "cancelled",
+  "lost",
+] as const satisfies readonly TaskStatus[];
+const ENDED_STATUSES = ["completed", "failed", "cancelled", "lost"] as const;
+
+/** What the metrics read; the real Relay, UpstreamLink, UpstreamOutbox and TaskStore fit. */
+export interface MetricsSources {
+  relay: {
+    registry: { readonly size: number };
+    tasks: Pick<TaskBook, "queued">;
+    stats: Pick<
+      RelayStats,
+      | "endedByStatus"
+      | "lostTasks"
+      | "rateLimitedFrames"
+      | "daemonToServer"
+      | "serverToDaemon"
+      | "dispatchLatency"
+      | "frameLatency"
+    >;
+  };
+  link: Pick<UpstreamLink, "authenticated" | "reconnectsTotal">;
+  outbox: Pick<UpstreamOutbox, "stats" | "counters">;
+  tasks: Pick<TaskStore, "countByStatus">;
+}
+
+export interface RelayMetrics {
+  readonly registry: Registry;
+  /** `text/plain; version=0.0.4; charset=utf-8` (Prometheus text exposition format). */
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+type Read<L extends string> = () => readonly (readonly [LabelValues<L>, number])[];
+
+export function createRelayMetrics(src: MetricsSources): RelayMetrics {
+  const registry = new Registry();
+  const { relay, link, outbox } = src;
+  const stats = relay.stats;
+  const m = metricFactory(registry);
+
+  m.gauge("upstream_connected", "1 while the upstream link is authenticated, else 0", () =>
+    link.authenticated ? 1 : 0,
+  );
+  m.counter(
+    "upstream_reconnects_total",
+    "Reconnects scheduled after the upstream link dropped or failed to connect",
+    () => link.reconnectsTotal,
+  );
+  m.gauge(
+    "daemons_connected",
+    "Authenticated daemon connections (child relays included)",
+    () => relay.registry.size,
+  );
+  m.labeledGauge(
+    "tasks",
+    "Tasks in the relay's database by status (ended ones are pruned beyond MAKIMA_RELAY_HISTORY_KEEP)",
+    ["status"],
+    () => {
+      const counts = src.tasks.countByStatus();
+      return TASK_STATUSES.map((status) => [{ status }, counts[status]] as const);
+    },
+  );
+  m.gauge(
+    "task_queue_length",
+    "Tasks waiting for a free daemon slot",
+    () => relay.tasks.queued,
+  );
+  m.labeledCounter(
+    "tasks_ended_total",
+    "Tasks that ended, by final status, since the relay started",
+    ["status"],
+    () => ENDED_STATUSES.map((status) => [{ status }, stats.endedByStatus[status] ?? 0] as const),
+  );
+  m.counter(
+    "tasks_lost_total",
+    "Tasks lost (daemon gone past the grace period, or missing from its first heartbeat) since start",
+    () => stats.lostTasks,
+  );
+  m.labeledCounter(
+    "frames_relayed_total",
+    "Frames relayed, by direction and protocol type (unknown types count as other). daemon_to_server: daemon frames handed to the upstream socket or outbox; server_to_daemon: server frames routed to daemons, once per frame on receipt (dispatched, queued, held or broadcast)",
+    ["direction", "type"],
+    () => [
+      ...DAEMON_TO_SERVER_TYPES.map(
+        (type) =>
+          [{ direction: "daemon_to_server", type }, stats.daemonToServer.frames[type]] as const,
+      ),
+      ...SERVER_TO_DAEMON_TYPES.map(
+        (type) =>
+          [{ direction: "server_to_daemon", type }, stats.serverToDaemon.frames[type]] as const,
+      ),
+    ],
+  );
+  m.labeledCounter(
+    "bytes_relayed_total",
+    "UTF-8 bytes of the frames counted by makima_relay_frames_relayed_total, by direction",
+    ["direction"],
+    () => [
+      [{ direction: "daemon_to_server" }, stats.daemonToServer.bytes],
+      [{ direction: "server_to_daemon" }, stats.serverToDaemon.bytes],
+    ],
+  );
+  m.gauge(
+    "outbox_frames",
+    "Frames held for the server while upstream is down or slow",
+    () => outbox.stats().frames,
+  );
+  m.gauge("outbox_bytes", "Bytes held in the outbox", () => outbox.stats().bytes);
+  m.counter(
+    "outbox_dropped_frames_total",
+    "Output frames dropped because the outbox was full, since start",
+    () => outbox.counters.droppedFrames,
+  );
+  m.counter(
+    "rate_limited_frames_total",
+    "Daemon frames dropped by the per-daemon rate limit, since start",
+    () => stats.rateLimitedFrames,
+  );
+  new CoreHistogram({
+    name: `${METRIC_PREFIX}dispatch_latency_seconds`,
+    help: "spawnTask received from the server → written to a daemon (queue wait included; 1 ms resolution)",
+    registry,
+    source: stats.dispatchLatency,
+  });
+  new CoreHistogram({
+    name: `${METRIC_PREFIX}frame_relay_latency_seconds`,
+    help: "Daemon frame read → handed to the upstream socket or outbox; sampled, one daemon frame in 16 is timed by default",
+    registry,
+    source: stats.frameLatency,
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+  };
+}
+
+/** Metrics whose value is read from the core when scraped, registered on `registry` only. */
+function metricFactory(registry: Registry) {
+  const registers = [registry];
+  const full = (name: string) => `${METRIC_PREFIX}${name}`;
+  return {
+    gauge(name: string, help: string, read: () => number): void {
+      new Gauge({
+        name: full(name),
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    },
+    labeledGauge<L extends string>(name: string, help: string, labelNames: L[], read: Read<L>) {
+      new Gauge<L>({
+        name: full(name),
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [labels, value] of read()) this.set(labels, value);
+        },
+      });
+    },
+    // A counter cannot be set; reset-then-inc in collect() mirrors a core counter that only grows.
+    counter(name: string, help: string, read: () => number): void {
+      new Counter({
+        name: full(name),
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    },
+    labeledCounter<L extends string>(name: string, help: string, labelNames: L[], read: Read<L>) {
+      new Counter<L>({
+        name: full(name),
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [labels, value] of read()) this.inc(labels, value);
+        },
+      });
+    },
+  };
+}
