@@ -18,6 +18,7 @@ import { createLogger, type Logger, stdoutWriter } from "./log/logger.ts";
 import { createRelayMetrics, type RelayMetrics } from "./metrics/relay-metrics.ts";
 import { MAX_CAPACITY } from "./protocol/messages.ts";
 import { createStores, openDatabase } from "./store/database.ts";
+import { createTickBatch } from "./store/tick-batch.ts";
 import type { SocketData } from "./transport/daemon-socket.ts";
 import { startSocketServer } from "./transport/relay-socket-server.ts";
 import { createBunUpstreamTransport } from "./transport/upstream-socket.ts";
@@ -64,7 +65,10 @@ export async function startRelayServer(
     write: overrides.write ?? stdoutWriter,
     secrets: [config.apiKey ?? "", ...config.daemonKeys, config.adminToken ?? ""],
   });
-  const database = openDatabase(config.dbPath);
+  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
+  const batch = createTickBatch(database.sqlite, (err) =>
+    log.log("error", "database_commit_failed", { error: String(err) }),
+  );
   const stores = createStores(database.db, database.sqlite, { logKeep: config.logKeep });
   log.attach(stores.connectionLog);
   const machineId = loadMachineId(stores);
@@ -94,7 +98,10 @@ export async function startRelayServer(
       }),
     {
       onAuthenticated: () => outbox?.onAuthenticated(),
-      onFrame: (text) => relay?.serverFrame(text),
+      onFrame: (text) => {
+        batch.enter();
+        relay?.serverFrame(text);
+      },
       onDown: () => outbox?.onDown(),
       onDrain: () => outbox?.onDrain(),
       heartbeatTasks: () => relay?.tasks.heartbeatTasks() ?? [],
@@ -162,6 +169,7 @@ export async function startRelayServer(
           : null,
       relay,
       fetch: (req, remoteAddress) => app.fetch(req, remoteAddress),
+      beforeEvent: batch.enter,
       onBug: (where, err) =>
         log.log("error", "internal_error", {
           where,
@@ -200,6 +208,7 @@ export async function startRelayServer(
         link.stop();
         await server.stop(true);
         log.connection("stopped", "Relay stopped");
+        batch.flush();
         database.close();
       })();
       return stopping;

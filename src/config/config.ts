@@ -29,6 +29,7 @@ export interface Config {
   daemonTimeoutMs: number;
   graceMs: number;
   maxFrameBytes: number;
+  dbSynchronous: "normal" | "full";
   logKeep: number;
   historyKeep: number;
   outboxMaxBytes: number;
@@ -179,6 +180,7 @@ export function loadConfig(
       daemonTimeoutMs: v("MAKIMA_RELAY_DAEMON_TIMEOUT_MS"),
       graceMs: v("MAKIMA_RELAY_GRACE_MS"),
       maxFrameBytes: v("MAKIMA_RELAY_MAX_FRAME_BYTES"),
+      dbSynchronous: v("MAKIMA_RELAY_DB_SYNCHRONOUS"),
       logKeep: v("MAKIMA_RELAY_LOG_KEEP"),
       historyKeep: v("MAKIMA_RELAY_HISTORY_KEEP"),
       outboxMaxBytes: v("MAKIMA_RELAY_OUTBOX_MAX_BYTES"),
@@ -192,6 +194,11 @@ export function loadConfig(
       corsOrigins: v("MAKIMA_RELAY_CORS_ORIGINS") ?? [],
       protectReads: v("MAKIMA_RELAY_PROTECT_READS") === "true",
     };
+    if (config.dbSynchronous !== "normal" && config.dbSynchronous !== "full") {
+      throw new ConfigError(
+        "MAKIMA_RELAY_DB_SYNCHRONOUS (--db-synchronous): expected normal or full",
+      );
+    }
     if ((config.tlsCert === null) !== (config.tlsKey === null)) {
       throw new ConfigError("MAKIMA_RELAY_TLS_CERT and MAKIMA_RELAY_TLS_KEY must be set together");
     }

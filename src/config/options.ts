@@ -166,6 +166,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "SQLite database file (:memory: allowed)",
   },
   {
+    env: "MAKIMA_RELAY_DB_SYNCHRONOUS",
+    kind: "string",
+    default: "normal",
+    group: "Storage",
+    help: "normal (survives a process crash) or full (fsync each commit: survives power loss)",
+  },
+  {
     env: "MAKIMA_RELAY_LOG_KEEP",
     kind: "count",
     default: "200",

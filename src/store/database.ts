@@ -33,7 +33,12 @@ export function resolveDatabasePath(path: string, cwd: string = process.cwd()): 
   return path === MEMORY || isAbsolute(path) ? path : resolve(cwd, path);
 }
 
-export function openDatabase(path: string): RelayDatabase {
+export interface OpenOptions {
+  /** `full` fsyncs every commit: survives power loss, at a cost in write speed. */
+  synchronous?: "normal" | "full";
+}
+
+export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabase {
   const file = resolveDatabasePath(path);
   // SQLite creates the file but not its directory ("unable to open database file").
   if (file !== MEMORY) mkdirSync(dirname(file), { recursive: true });
@@ -42,7 +47,7 @@ export function openDatabase(path: string): RelayDatabase {
   // Per connection, so on every open. :memory: answers "memory" to WAL; harmless.
   sqlite.run("PRAGMA journal_mode = WAL");
   // NORMAL in WAL mode: durable across process crashes; only an OS crash can lose the last commits.
-  sqlite.run("PRAGMA synchronous = NORMAL");
+  sqlite.run(`PRAGMA synchronous = ${opts.synchronous === "full" ? "FULL" : "NORMAL"}`);
   sqlite.run("PRAGMA busy_timeout = 5000");
   // Off by default in SQLite; held_commands' ON DELETE CASCADE depends on it.
   sqlite.run("PRAGMA foreign_keys = ON");
