@@ -7,11 +7,7 @@
  */
 import { Counter, Gauge, type LabelValues, Registry } from "prom-client";
 import type { TaskStatus, TaskStore } from "../core/ports.ts";
-import {
-  DAEMON_TO_SERVER_TYPES,
-  type RelayStats,
-  SERVER_TO_DAEMON_TYPES,
-} from "../core/stats.ts";
+import { DAEMON_TO_SERVER_TYPES, type RelayStats, SERVER_TO_DAEMON_TYPES } from "../core/stats.ts";
 import type { TaskBook } from "../core/task-book.ts";
 import type { UpstreamLink } from "../core/upstream-link.ts";
 import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
@@ -87,11 +83,7 @@ export function createRelayMetrics(src: MetricsSources): RelayMetrics {
       return TASK_STATUSES.map((status) => [{ status }, counts[status]] as const);
     },
   );
-  m.gauge(
-    "task_queue_length",
-    "Tasks waiting for a free daemon slot",
-    () => relay.tasks.queued,
-  );
+  m.gauge("task_queue_length", "Tasks waiting for a free daemon slot", () => relay.tasks.queued);
   m.labeledCounter(
     "tasks_ended_total",
     "Tasks that ended, by final status, since the relay started",
