@@ -1,58 +1,86 @@
 #!/usr/bin/env bun
-/** Command-line entry: parse the config, run the relay, stop cleanly on a signal. */
+/**
+ * Command-line entry: parse the config, then run a command: `serve` (the
+ * relay, the default), `demo` (the relay with simulated peers) or `status`
+ * (ask a running relay). The only module that reads process.env, and only to
+ * hand it to loadConfig.
+ */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { loadConfig } from "./config/config.ts";
+import { runDemoCommand } from "./cli/demo.ts";
+import { firstShutdownSignal, stopWithin } from "./cli/signals.ts";
+import { parseStatusArgs, runStatus } from "./cli/status.ts";
+import { type Config, loadConfig } from "./config/config.ts";
 import { helpText } from "./config/help.ts";
 import { startRelayServer } from "./relay-server.ts";
 import { VERSION } from "./version.ts";
 
 const EXIT_BAD_CONFIG = 2;
 
+const out = (line: string): void => console.log(line);
+const err = (line: string): void => console.error(line);
+
+/**
+ * Shutdown order (relay-server.ts stop()): stop accepting, close daemons with
+ * 1001, close the upstream link with 1000 (the outbox is durable, so nothing
+ * accepted is lost), wait for the server, checkpoint and close the database.
+ */
+async function serve(config: Config): Promise<number> {
+  // Listening before the start, so that a signal during it still gets a clean stop.
+  const shutdown = firstShutdownSignal();
+  const relay = await startRelayServer(config);
+  const signal = await shutdown;
+  relay.log.log("info", "shutdown", { signal });
+  await stopWithin(
+    () => relay.stop(),
+    () => relay.log.log("error", "shutdown_timeout", { error: "stop did not finish in time" }),
+  );
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(helpText(VERSION));
+    out(helpText(VERSION));
     return 0;
   }
   if (argv.includes("--version") || argv.includes("-v")) {
-    console.log(VERSION);
+    out(VERSION);
     return 0;
   }
-  const loaded = loadConfig(process.env, argv, {
-    readFile: (p) => readFileSync(p, "utf8"),
+  const configIo = {
+    readFile: (p: string) => readFileSync(p, "utf8"),
     cwd: process.cwd(),
     hostname: hostname(),
-  });
+  };
+  const loaded = loadConfig(process.env, argv, configIo);
   if (!loaded.ok) {
-    console.error(`makima-relay: ${loaded.message}`);
+    err(`makima-relay: ${loaded.message}`);
     return EXIT_BAD_CONFIG;
   }
-  const command = loaded.rest[0] ?? "serve";
-  if (command !== "serve" || loaded.rest.length > 1) {
-    console.error(
-      `makima-relay: unknown command or option "${loaded.rest.join(" ")}" (see --help)`,
-    );
-    return EXIT_BAD_CONFIG;
+  const [command = "serve", ...args] = loaded.rest;
+  switch (command) {
+    case "serve":
+      if (args.length === 0) return serve(loaded.config);
+      break;
+    case "demo":
+      return runDemoCommand({ env: process.env, argv, args, configIo, out, err });
+    case "status": {
+      const parsed = parseStatusArgs(args, `http://127.0.0.1:${loaded.config.port}`);
+      if (!parsed.ok) {
+        err(`makima-relay: ${parsed.message}`);
+        return EXIT_BAD_CONFIG;
+      }
+      return runStatus(parsed.url, { out, err, token: loaded.config.adminToken });
+    }
   }
-  const relay = await startRelayServer(loaded.config);
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: string): void => {
-      signals += 1;
-      if (signals > 1) process.exit(130);
-      relay.log.log("info", "shutdown", { signal });
-      relay.stop().then(resolve, resolve);
-    };
-    process.on("SIGTERM", () => onSignal("SIGTERM"));
-    process.on("SIGINT", () => onSignal("SIGINT"));
-  });
-  return 0;
+  err(`makima-relay: unknown command or option "${loaded.rest.join(" ")}" (see --help)`);
+  return EXIT_BAD_CONFIG;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err) => {
-    console.error(`makima-relay: ${(err as Error).message}`);
+  (error) => {
+    err(`makima-relay: ${(error as Error).message}`);
     process.exit(1);
   },
 );

@@ -1,3 +1,4 @@
+import { DEMO_USAGE } from "../cli/demo-args.ts";
 import { flagName, OPTIONS } from "./options.ts";
 
 /** --help text: commands, then every option grouped, with its default. Never a secret's value. */
@@ -9,8 +10,19 @@ export function helpText(version: string): string {
     "",
     "Commands:",
     "  serve            run the relay (default)",
+    "  demo             run the relay with a simulated Makima server and 3 simulated daemons",
+    "                   in this process; open the dashboard URL it prints. Uses a temporary",
+    "                   database unless MAKIMA_RELAY_DB is set, and logs at warn level unless",
+    "                   MAKIMA_RELAY_LOG_LEVEL is set. Ctrl-C stops it. Demo options:",
+    ...DEMO_USAGE.map((line) => `  ${line}`),
+    "  status [--url URL]",
+    "                   print a running relay's /status as a table (default URL",
+    "                   http://127.0.0.1:<port>); exit 0 ok, 1 degraded or disconnected,",
+    "                   2 unreachable",
     "  --help, -h       show this help",
     "  --version, -v    print the version",
+    "",
+    "Pages: /dashboard (live view), /swagger (API docs), /status, /health.",
     "",
     "Options (flag or environment variable; flags win):",
   ];
