@@ -205,6 +205,7 @@ export async function startRelayServer(
       stopping ??= (async () => {
         server.stop(false);
         liveRelay.stop();
+        await link.flush(2000);
         link.stop();
         await server.stop(true);
         log.connection("stopped", "Relay stopped");

@@ -20,6 +20,8 @@ export interface UpstreamSocket {
   send(text: string): SendResult;
   close(code: number, reason: string): void;
   terminate(): void;
+  /** Bytes written but not yet sent (for a clean shutdown). */
+  bufferedAmount?(): number;
 }
 
 export interface UpstreamHandlers {
@@ -112,6 +114,17 @@ export class UpstreamLink {
       return;
     }
     if (this.current.kind === "idle") this.connect();
+  }
+
+  /**
+   * Waits (bounded) until frames already written to the socket have left the
+   * process, so that a clean shutdown does not drop what was counted as sent.
+   */
+  async flush(timeoutMs: number, pollMs = 5): Promise<void> {
+    const deadline = this.clock.now() + timeoutMs;
+    while ((this.socket?.bufferedAmount?.() ?? 0) > 0 && this.clock.now() < deadline) {
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, pollMs));
+    }
   }
 
   /** Closes the link for good (shutdown). */

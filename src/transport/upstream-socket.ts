@@ -54,6 +54,7 @@ export function createBunUpstreamTransport(opts: UpstreamTransportOptions = {}):
         stopPolling();
         ws.close(code, reason);
       },
+      bufferedAmount: () => ws.bufferedAmount,
       terminate() {
         stopPolling();
         ws.terminate();

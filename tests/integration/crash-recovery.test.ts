@@ -47,6 +47,12 @@ test("SIGKILL during an outage loses nothing the relay accepted", async () => {
   for (let i = 0; i < 20; i++) accepted.push(d.taskOutput("k1", `line ${i}`));
   accepted.push(d.complete("k1", true));
   await barrier(d, "sync-1");
+  // Accepted means committed: writes are committed at the end of the event-loop turn
+  // that made them, so by the time a later request is answered they are on disk.
+  const before = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {
+    outbox: { frames: number };
+  };
+  expect(before.outbox.frames).toBe(accepted.length);
 
   first.kill("SIGKILL");
   await first.exited;
