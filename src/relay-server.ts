@@ -134,6 +134,7 @@ export async function startRelayServer(
     clock,
     log,
   );
+  outbox.onFlowChange = (congested) => relay?.setInboundPaused(congested);
   relay.start();
 
   const metrics = createRelayMetrics({ relay, link, outbox, tasks: stores.tasks });

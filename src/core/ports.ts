@@ -12,6 +12,9 @@ export interface DaemonConnection {
   readonly remoteAddress: string;
   send(text: string): SendResult;
   close(code: number, reason: string): void;
+  /** Stop / start reading from the socket (flow control); the peer sees TCP backpressure. */
+  pause?(): void;
+  resume?(): void;
 }
 
 export type TaskStatus = "pending" | "dispatched" | "completed" | "failed" | "cancelled" | "lost";

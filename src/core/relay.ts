@@ -39,6 +39,8 @@ export class Relay {
   readonly stats = new RelayStats();
   readonly tasks: TaskBook;
   private sweepTimer: TimerHandle | null = null;
+  /** Daemon sockets are not being read while the upstream link is congested. */
+  private inboundPaused = false;
   private endedSincePrune = 0;
 
   constructor(
@@ -80,6 +82,25 @@ export class Relay {
   /** Room for one more socket awaiting authenticate? (Beyond it, upgrades get 503.) */
   canAcceptConnection(): boolean {
     return this.registry.unauthenticatedCount < this.opts.maxUnauthenticated;
+  }
+
+  /**
+   * Flow control from the upstream side: pause reading every daemon while the
+   * server cannot keep up, resume when it has. Liveness restarts on resume:
+   * a paused daemon could not be heard.
+   */
+  setInboundPaused(paused: boolean): void {
+    if (paused === this.inboundPaused) return;
+    this.inboundPaused = paused;
+    this.stats.flowPauses += paused ? 1 : 0;
+    const now = this.clock.now();
+    for (const d of this.registry.all()) {
+      if (paused) d.conn.pause?.();
+      else {
+        d.lastSeen = now;
+        d.conn.resume?.();
+      }
+    }
   }
 
   daemonOpened(conn: DaemonConnection): void {
@@ -247,6 +268,7 @@ export class Relay {
       lastRateLimitNotice: 0,
     });
     conn.send(encodeAuthenticated(daemon.daemonId));
+    if (this.inboundPaused) conn.pause?.();
     this.log.connection(
       "downstream_connect",
       `Daemon ${auth.hostname} (${auth.machineId}) authenticated as ${daemon.daemonId}, capacity ${auth.capacity}`,
@@ -337,7 +359,9 @@ export class Relay {
   /** Closes silent daemons (4408) and prunes history now and then. */
   sweep(): void {
     const deadline = this.clock.now() - this.opts.daemonTimeoutMs;
-    const silent = this.registry.list().filter((d) => d.lastSeen < deadline);
+    const silent = this.inboundPaused
+      ? []
+      : this.registry.list().filter((d) => d.lastSeen < deadline);
     for (const d of silent) {
       this.log.connection(
         "daemon_silent",

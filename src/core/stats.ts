@@ -78,6 +78,8 @@ export class RelayStats {
   bytesFromServer = 0;
   dispatchedTotal = 0;
   rateLimitedFrames = 0;
+  /** Times daemon reads were paused because the upstream link was congested. */
+  flowPauses = 0;
   /** Spawn received → written to a daemon, in ms, for the latest dispatches. */
   readonly dispatchLatencies: number[] = [];
   readonly endedByStatus: Partial<Record<TaskStatus, number>> = {};

@@ -21,6 +21,15 @@ const DRAIN_BATCH = 512;
 export class UpstreamOutbox {
   private ready = false;
   private blocked = false;
+  private congested = false;
+  /**
+   * Flow control: told `true` while the link is up but cannot take frames as
+   * fast as they come (backpressure, or a backlog still draining), so that the
+   * daemons' sockets stop being read and the backlog stays in TCP buffers
+   * instead of piling up here; `false` once it has caught up. During an
+   * outage (link down) it stays `false`: frames then go to the durable outbox.
+   */
+  onFlowChange: ((congested: boolean) => void) | null = null;
   private draining = false;
   private backlog: number;
   readonly counters: OutboxCounters = { droppedFrames: 0, droppedBytes: 0 };
@@ -42,10 +51,19 @@ export class UpstreamOutbox {
       if (result === "sent") return;
       if (result === "backpressure") {
         this.blocked = true;
+        this.updateFlow();
         return;
       }
     }
     this.append(text, critical);
+    this.updateFlow();
+  }
+
+  private updateFlow(): void {
+    const congested = this.ready && (this.blocked || this.backlog > 0);
+    if (congested === this.congested) return;
+    this.congested = congested;
+    this.onFlowChange?.(congested);
   }
 
   stats(): { frames: number; bytes: number } {
@@ -66,6 +84,7 @@ export class UpstreamOutbox {
 
   onDown(): void {
     this.ready = false;
+    this.updateFlow();
   }
 
   onDrain(): void {
@@ -136,6 +155,7 @@ export class UpstreamOutbox {
       if (this.backlog === 0 && this.ready) this.backlog = this.store.stats().frames;
     } finally {
       this.draining = false;
+      this.updateFlow();
     }
   }
 }

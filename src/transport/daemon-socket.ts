@@ -31,4 +31,12 @@ export class BunDaemonConnection implements DaemonConnection {
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
   }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
 }

@@ -788,3 +788,29 @@ describe("TaskBook.restore", () => {
     h.relay.stop();
   });
 });
+
+describe("Relay flow control", () => {
+  test("pauses every daemon socket while upstream is congested and resumes after", () => {
+    const h = harness(createMemoryStores);
+    const paused = new Set<string>();
+    const pausable = (conn: FakeConnection): FakeConnection =>
+      Object.assign(conn, {
+        pause: () => paused.add(conn.id),
+        resume: () => paused.delete(conn.id),
+      });
+    const a = pausable(h.daemon("a", 1));
+    h.relay.setInboundPaused(true);
+    expect([...paused]).toEqual([a.id]);
+    // A daemon admitted while congested starts paused too.
+    const conn = pausable(h.open());
+    h.send(conn, h.authFrame("b", 1));
+    expect([...paused].sort()).toEqual([a.id, conn.id].sort());
+    // No 4408 for daemons the relay could not read.
+    h.clock.advance(DAEMON_TIMEOUT * 3);
+    expect(a.closed).toBeNull();
+    h.relay.setInboundPaused(false);
+    expect(paused.size).toBe(0);
+    h.clock.advance(DAEMON_TIMEOUT / 2);
+    expect(a.closed).toBeNull();
+  });
+});

@@ -185,3 +185,27 @@ describe("UpstreamOutbox", () => {
     expect(store.stats().frames).toBe(0);
   });
 });
+
+describe("UpstreamOutbox flow control", () => {
+  test("congested while backpressured or draining a backlog, never during an outage", () => {
+    const { sink, outbox } = setup();
+    const flow: boolean[] = [];
+    outbox.onFlowChange = (congested) => flow.push(congested);
+    outbox.forward("during outage", false);
+    expect(flow).toEqual([]);
+    outbox.onAuthenticated();
+    expect(sink.sent).toEqual(["during outage"]);
+    expect(flow).toEqual([]);
+    sink.results.push("backpressure");
+    outbox.forward("fills the buffer", false);
+    outbox.forward("waits", false);
+    expect(flow).toEqual([true]);
+    outbox.onDrain();
+    expect(sink.sent).toEqual(["during outage", "fills the buffer", "waits"]);
+    expect(flow).toEqual([true, false]);
+    sink.results.push("backpressure");
+    outbox.forward("again", false);
+    outbox.onDown();
+    expect(flow).toEqual([true, false, true, false]);
+  });
+});
