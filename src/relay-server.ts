@@ -69,7 +69,10 @@ export async function startRelayServer(
   const batch = createTickBatch(database.sqlite, (err) =>
     log.log("error", "database_commit_failed", { error: String(err) }),
   );
-  const stores = createStores(database.db, database.sqlite, { logKeep: config.logKeep });
+  const stores = createStores(database.db, database.sqlite, {
+    logKeep: config.logKeep,
+    afterCommit: batch.afterCommit,
+  });
   log.attach(stores.connectionLog);
   const machineId = loadMachineId(stores);
   const startedAt = clock.now();
@@ -110,7 +113,14 @@ export async function startRelayServer(
     overrides.jitter ?? Math.random,
     log,
   );
-  outbox = new UpstreamOutbox(link, stores.outbox, config.outboxMaxBytes, clock, log);
+  outbox = new UpstreamOutbox(
+    link,
+    stores.outbox,
+    config.outboxMaxBytes,
+    clock,
+    log,
+    stores.afterCommit,
+  );
   relay = new Relay(
     {
       authTimeoutMs: config.authTimeoutMs,

@@ -117,6 +117,13 @@ export interface Stores {
   meta: MetaStore;
   /** Runs `fn` in one transaction (synchronous; never pass an async function). */
   transaction<T>(fn: () => T): T;
+  /**
+   * Runs `fn` once the writes made so far are committed: at once when no
+   * write batch is open, else right after the batch's COMMIT, in call order.
+   * Every frame the relay sends goes through here, so no peer ever hears of a
+   * state (a dispatch, a completion) that a crash could still undo.
+   */
+  afterCommit(fn: () => void): void;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";

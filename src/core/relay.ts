@@ -79,6 +79,11 @@ export class Relay {
 
   // ---- daemon side -------------------------------------------------------
 
+  /** Frames to daemons leave only after the writes behind them are committed (Stores.afterCommit). */
+  private reply(conn: DaemonConnection, text: string): void {
+    this.stores.afterCommit(() => conn.send(text));
+  }
+
   /** Room for one more socket awaiting authenticate? (Beyond it, upgrades get 503.) */
   canAcceptConnection(): boolean {
     return this.registry.unauthenticatedCount < this.opts.maxUnauthenticated;
@@ -126,7 +131,7 @@ export class Relay {
     this.stats.frameFromDaemon(text.length);
     const parsed = parseDaemonFrame(text);
     if (!parsed.ok) {
-      conn.send(encodeError("badMessage", parsed.error.message));
+      this.reply(conn, encodeError("badMessage", parsed.error.message));
       return;
     }
     this.handleFrame(daemon, parsed.value, text);
@@ -135,7 +140,7 @@ export class Relay {
   /** Binary frames are not part of the protocol. */
   daemonBinary(conn: DaemonConnection): void {
     const message = "binary frames are not accepted; send JSON text frames";
-    if (this.registry.get(conn.id)) conn.send(encodeError("badMessage", message));
+    if (this.registry.get(conn.id)) this.reply(conn, encodeError("badMessage", message));
     else this.rejectUnauthenticated(conn, "badMessage", message);
   }
 
@@ -173,7 +178,8 @@ export class Relay {
     this.stats.rateLimitedFrames += 1;
     if (now - daemon.lastRateLimitNotice < 1000) return;
     daemon.lastRateLimitNotice = now;
-    daemon.conn.send(
+    this.reply(
+      daemon.conn,
       encodeError(
         "rateLimited",
         `more than ${this.opts.daemonRate} frames/s; frames are being dropped`,
@@ -189,7 +195,7 @@ export class Relay {
   private handleFrame(daemon: Daemon, frame: DaemonFrame, text: string): void {
     switch (frame.kind) {
       case "authenticate":
-        daemon.conn.send(encodeError("badMessage", "already authenticated"));
+        this.reply(daemon.conn, encodeError("badMessage", "already authenticated"));
         return;
       case "heartbeat":
         daemon.lastHeartbeat = this.clock.now();
@@ -205,7 +211,8 @@ export class Relay {
         return;
     }
     if (!this.tasks.isHeldBy(frame.taskId, daemon.machineId)) {
-      daemon.conn.send(
+      this.reply(
+        daemon.conn,
         encodeError("notYourTask", `task ${frame.taskId} is not dispatched to this daemon`),
       );
       return;
@@ -267,7 +274,7 @@ export class Relay {
           : new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
       lastRateLimitNotice: 0,
     });
-    conn.send(encodeAuthenticated(daemon.daemonId));
+    this.reply(conn, encodeAuthenticated(daemon.daemonId));
     if (this.inboundPaused) conn.pause?.();
     this.log.connection(
       "downstream_connect",
@@ -300,11 +307,13 @@ export class Relay {
     message: string,
     logIt: boolean,
   ): void {
-    conn.send(encodeError(code, message));
-    conn.close(
-      CloseCode.unauthenticated,
-      code === "unauthorized" ? "unauthorized" : "bad authenticate",
-    );
+    this.stores.afterCommit(() => {
+      conn.send(encodeError(code, message));
+      conn.close(
+        CloseCode.unauthenticated,
+        code === "unauthorized" ? "unauthorized" : "bad authenticate",
+      );
+    });
     if (logIt || code === "unauthorized") {
       this.log.connection(
         "auth_failed",
@@ -342,7 +351,7 @@ export class Relay {
       case "authenticated":
         return;
       case "other":
-        for (const d of this.registry.all()) d.conn.send(text);
+        for (const d of this.registry.all()) this.reply(d.conn, text);
     }
   }
 

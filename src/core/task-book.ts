@@ -9,7 +9,7 @@ import type { ControlCommandType } from "../protocol/messages.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { Daemon, DaemonRegistry } from "./daemon-registry.ts";
 import { pickDaemon } from "./dispatch.ts";
-import type { EventLog, Stores, TaskStatus } from "./ports.ts";
+import type { EventLog, SendResult, Stores, TaskStatus } from "./ports.ts";
 import { TaskQueue } from "./task-queue.ts";
 
 interface ActiveTask {
@@ -149,17 +149,29 @@ export class TaskBook {
       return;
     }
     const holder = task.machineId ? this.registry.byMachineId(task.machineId) : undefined;
-    if (
-      task.status === "dispatched" &&
-      holder &&
-      !task.hasHeld &&
-      holder.conn.send(frame) !== "dropped"
-    ) {
+    if (task.status === "dispatched" && holder && !task.hasHeld) {
+      this.sendTo(holder, frame, (result) => {
+        if (result === "dropped") this.hold(task, frame);
+      });
       return;
     }
     // Queued, or its daemon is away: keep it, in order, for when the task reaches a daemon.
-    this.stores.tasks.holdCommand(taskId, frame);
+    this.hold(task, frame);
+  }
+
+  private hold(task: ActiveTask, frame: string): void {
+    if (this.tasks.get(task.taskId) !== task) return;
+    this.stores.tasks.holdCommand(task.taskId, frame);
     task.hasHeld = true;
+  }
+
+  /** Every frame to a daemon leaves only after the writes behind it are committed. */
+  private sendTo(daemon: Daemon, frame: string, then?: (result: SendResult) => void): void {
+    this.stores.afterCommit(() => {
+      const result = daemon.conn.send(frame);
+      if (result === "backpressure") daemon.backpressured = true;
+      then?.(result);
+    });
   }
 
   /** Dispatches queued tasks while some daemon has a free slot. */
@@ -173,35 +185,35 @@ export class TaskBook {
     }
   }
 
+  /**
+   * Records the dispatch, then writes spawnTask once that is committed: a crash
+   * in between leaves a task marked dispatched that its daemon never got, which
+   * the daemon's first heartbeat after reconnecting settles as lost. The other
+   * order could run a task twice.
+   */
   private dispatchTo(daemon: Daemon, task: ActiveTask): void {
-    const result = daemon.conn.send(task.spawnFrame);
-    if (result === "dropped") {
-      // The socket is going away; its close will follow. The task was not written: keep its place.
-      daemon.backpressured = true;
-      this.queue.unshift(task.taskId);
-      return;
-    }
     const now = this.clock.now();
     task.status = "dispatched";
     task.machineId = daemon.machineId;
     daemon.tasks.add(task.taskId);
     daemon.turn = this.registry.nextTurn();
-    if (result === "backpressure") daemon.backpressured = true;
     this.stores.tasks.markDispatched(task.taskId, daemon.daemonId, daemon.machineId, now);
     this.events.dispatched(now - task.receivedAt);
+    this.sendTo(daemon, task.spawnFrame, (result) => {
+      // The socket is going away: its close hands the task to the grace period.
+      if (result === "dropped") daemon.backpressured = true;
+    });
     this.deliverHeld(daemon, task);
   }
 
   private deliverHeld(daemon: Daemon, task: ActiveTask): void {
     if (!task.hasHeld) return;
     task.hasHeld = false;
-    const frames = this.stores.tasks.takeHeldCommands(task.taskId);
-    for (let i = 0; i < frames.length; i++) {
-      if (daemon.conn.send(frames[i] as string) !== "dropped") continue;
-      // The socket is going away: keep the rest, in order, for its reattach.
-      for (const rest of frames.slice(i)) this.stores.tasks.holdCommand(task.taskId, rest);
-      task.hasHeld = true;
-      return;
+    for (const frame of this.stores.tasks.takeHeldCommands(task.taskId)) {
+      // Dropped means the socket is closing: keep the command for the reattach, in order.
+      this.sendTo(daemon, frame, (result) => {
+        if (result === "dropped") this.hold(task, frame);
+      });
     }
   }
 

@@ -17,6 +17,8 @@ export interface OutboxCounters {
 }
 
 const DRAIN_BATCH = 512;
+/** Backlog (frames) above which daemons are paused while the link catches up. */
+const CONGESTION_BACKLOG = 256;
 
 export class UpstreamOutbox {
   private ready = false;
@@ -40,12 +42,25 @@ export class UpstreamOutbox {
     private readonly maxBytes: number,
     private readonly clock: Clock,
     private readonly log: EventLog,
+    /** See Stores.afterCommit: critical frames leave only once their state is committed. */
+    private readonly afterCommit: (fn: () => void) => void = (fn) => fn(),
   ) {
     this.backlog = store.stats().frames;
   }
 
-  /** `critical` frames (taskComplete, taskStatusChange) are never dropped. */
+  /**
+   * `critical` frames (taskComplete, taskStatusChange, the relay's own lost and
+   * cancelled notices) are never dropped, and are written to the outbox in the
+   * same transaction as the task state they report: sent after that commits,
+   * they survive a crash in between (at worst arriving twice, never not at all).
+   */
   forward(text: string, critical: boolean): void {
+    if (critical) {
+      this.append(text, true);
+      this.afterCommit(this.drainSoon);
+      this.updateFlow();
+      return;
+    }
     if (this.ready && !this.blocked && this.backlog === 0) {
       const result = this.sink.send(text);
       if (result === "sent") return;
@@ -59,8 +74,11 @@ export class UpstreamOutbox {
     this.updateFlow();
   }
 
+  private readonly drainSoon = (): void => this.drain();
+
   private updateFlow(): void {
-    const congested = this.ready && (this.blocked || this.backlog > 0);
+    // A few critical frames waiting for their commit are not congestion; a backlog is.
+    const congested = this.ready && (this.blocked || this.backlog > CONGESTION_BACKLOG);
     if (congested === this.congested) return;
     this.congested = congested;
     this.onFlowChange?.(congested);

@@ -75,6 +75,8 @@ export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabas
 export interface StoreOptions {
   /** How many connection-log rows to keep (the newest). */
   logKeep: number;
+  /** The write batch's hook (see tick-batch.ts); without one, writes autocommit and `fn` runs at once. */
+  afterCommit?: (fn: () => void) => void;
 }
 
 export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions): Stores {
@@ -85,6 +87,7 @@ export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions):
     outbox,
     connectionLog: createConnectionLogStore(db, opts.logKeep),
     meta: createMetaStore(db),
+    afterCommit: opts.afterCommit ?? ((fn) => fn()),
     transaction<T>(fn: () => T): T {
       try {
         return transaction(fn);

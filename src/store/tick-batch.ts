@@ -6,16 +6,19 @@
  * second on this hardware. A write outside an open batch simply autocommits.
  *
  * Durability: a write is committed before the relay handles the next turn's
- * events; a crash inside the turn loses only what that turn did, which no
- * peer has been told about yet (the protocol has no acknowledgements).
+ * events, and every frame the relay sends waits for that commit
+ * (`afterCommit`), so a crash inside the turn loses only what no peer has
+ * been told about yet (the protocol has no acknowledgements).
  */
 import type { Database } from "bun:sqlite";
 
 export interface TickBatch {
   /** Opens the turn's transaction if none is open. Call before handling an event. */
   enter(): void;
-  /** Commits now (shutdown, or before a read that must see durable state). */
+  /** Commits now (shutdown, or before a read that must see durable state), then runs what waited. */
   flush(): void;
+  /** Runs `fn` after the open batch commits, or at once when none is open. */
+  afterCommit(fn: () => void): void;
 }
 
 export function createTickBatch(
@@ -24,6 +27,7 @@ export function createTickBatch(
   schedule: (fn: () => void) => void = setImmediate,
 ): TickBatch {
   let open = false;
+  let waiting: Array<() => void> = [];
   const flush = (): void => {
     if (!open) return;
     open = false;
@@ -37,6 +41,15 @@ export function createTickBatch(
         // Already rolled back by SQLite itself.
       }
     }
+    const run = waiting;
+    waiting = [];
+    for (const fn of run) {
+      try {
+        fn();
+      } catch (err) {
+        onError(err);
+      }
+    }
   };
   return {
     enter() {
@@ -46,5 +59,9 @@ export function createTickBatch(
       schedule(flush);
     },
     flush,
+    afterCommit(fn) {
+      if (open) waiting.push(fn);
+      else fn();
+    },
   };
 }

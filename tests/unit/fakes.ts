@@ -409,6 +409,7 @@ export function createMemoryStores(): MemoryStores {
     connectionLog: new MemoryConnectionLogStore(),
     meta: new MemoryMetaStore(),
     transaction: <T>(fn: () => T): T => fn(),
+    afterCommit: (fn: () => void): void => fn(),
   };
 }
 

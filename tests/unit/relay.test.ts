@@ -349,17 +349,28 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       expect(taskIdsIn(d)).toEqual(["t1", "t2"]);
     });
 
-    test("a spawn the socket dropped keeps its place at the head of the queue", () => {
+    test("a spawn the socket dropped is never run elsewhere: its daemon's reattach settles it", () => {
       const h = harness(makeStores);
       h.spawn("t0");
       h.spawn("t1");
       const conn = h.open();
       conn.results.push("sent", "dropped"); // authenticated goes out, then the socket dies
       h.send(conn, h.authFrame("m1", 5));
-      expect(h.relay.tasks.queuedIds()).toEqual(["t0", "t1"]);
-      expect(h.status("t0")).toBe("pending");
+      // t0 counts as dispatched to m1; m1 gets nothing more until it drains or goes away.
+      expect(h.status("t0")).toBe("dispatched");
+      expect(h.relay.tasks.queuedIds()).toEqual(["t1"]);
       const other = h.daemon("m2", 5);
-      expect(taskIdsIn(other)).toEqual(["t0", "t1"]);
+      expect(taskIdsIn(other)).toEqual(["t1"]);
+      conn.close(1006, "gone");
+      const back = h.daemon("m1", 5);
+      h.send(back, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t0")).toBe("lost");
+      expect(h.forwarded.map((f) => JSON.parse(f.text))).toContainEqual({
+        type: "taskComplete",
+        taskId: "t0",
+        success: false,
+        error: "daemon lost",
+      });
     });
 
     test("capacityUpdate changes the slot count, dispatches, and is never forwarded", () => {
