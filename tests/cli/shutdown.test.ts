@@ -8,6 +8,7 @@
 import { expect, test } from "bun:test";
 import { connectSimDaemon, type SimDaemon, startSimServer } from "../../src/sim/index.ts";
 import { ensureBinary, freePort, spawnRelayBinary } from "../helpers/binary.ts";
+import { binaryEnv } from "../helpers/frames.ts";
 
 const KEY = "shutdown-test-key-31";
 
@@ -42,17 +43,11 @@ test("SIGTERM during a live stream: exit 0 within 5 s, and nothing accepted is l
   const binary = await ensureBinary();
   await using server = startSimServer();
   const port = await freePort();
-  const env = {
-    MAKIMA_SERVER_URL: server.url,
-    MAKIMA_API_KEY: KEY,
-    MAKIMA_RELAY_PORT: String(port),
-    MAKIMA_RELAY_HOST: "127.0.0.1",
-    MAKIMA_RELAY_RECONNECT_BASE_MS: "20",
-    MAKIMA_RELAY_RECONNECT_MAX_MS: "200",
-    // The stream is as fast as the socket allows; the rate limit is not under test here.
+  // The stream is as fast as the socket allows; the rate limit is not under test here.
+  const env = binaryEnv(server.url, KEY, port, {
     MAKIMA_RELAY_DAEMON_RATE: "1000000",
     MAKIMA_RELAY_DAEMON_BURST: "1000000",
-  };
+  });
   const first = spawnRelayBinary({ binary, env });
   let second: ReturnType<typeof spawnRelayBinary> | undefined;
   try {

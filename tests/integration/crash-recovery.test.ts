@@ -6,27 +6,15 @@
 import { expect, test } from "bun:test";
 import { connectSimDaemon, type SimDaemon, startSimServer } from "../../src/sim/index.ts";
 import { ensureBinary, freePort, spawnRelayBinary } from "../helpers/binary.ts";
+import { barrier, binaryEnv } from "../helpers/frames.ts";
 
 const KEY = "crash-test-key-77";
-
-async function barrier(d: SimDaemon, id: string): Promise<void> {
-  d.taskOutput(id, "sync");
-  await d.waitFor((f) => f.msg?.code === "notYourTask" && String(f.msg.message).includes(id));
-}
 
 test("SIGKILL during an outage loses nothing the relay accepted", async () => {
   const binary = await ensureBinary();
   await using server = startSimServer();
   const port = await freePort();
-  const env = {
-    MAKIMA_SERVER_URL: server.url,
-    MAKIMA_API_KEY: KEY,
-    MAKIMA_RELAY_PORT: String(port),
-    MAKIMA_RELAY_HOST: "127.0.0.1",
-    MAKIMA_RELAY_RECONNECT_BASE_MS: "20",
-    MAKIMA_RELAY_RECONNECT_MAX_MS: "200",
-    MAKIMA_RELAY_GRACE_MS: "30000",
-  };
+  const env = binaryEnv(server.url, KEY, port, { MAKIMA_RELAY_GRACE_MS: "30000" });
   const first = spawnRelayBinary({ binary, env });
   await first.waitForHttp("/health", 10_000);
   const upstream = await server.waitForConnection(10_000);
@@ -46,7 +34,7 @@ test("SIGKILL during an outage loses nothing the relay accepted", async () => {
   const accepted: string[] = [];
   for (let i = 0; i < 20; i++) accepted.push(d.taskOutput("k1", `line ${i}`));
   accepted.push(d.complete("k1", true));
-  await barrier(d, "sync-1");
+  await barrier(d);
   // Accepted means committed: writes are committed at the end of the event-loop turn
   // that made them, so by the time a later request is answered they are on disk.
   const before = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {

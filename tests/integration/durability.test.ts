@@ -12,6 +12,7 @@ import {
   type SimServer,
   startSimServer,
 } from "../../src/sim/index.ts";
+import { barrier, isSpawn } from "../helpers/frames.ts";
 import { startTestRelay, TEST_KEY, type TestRelay } from "../helpers/relay.ts";
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -45,20 +46,6 @@ async function daemon(relay: TestRelay, machineId: string, capacity = 4): Promis
   await d.authenticated;
   return d;
 }
-
-let barriers = 0;
-/**
- * Waits until the relay has handled every frame `d` sent so far: frames on one
- * socket are handled in order, and a frame about an unknown task is answered.
- */
-async function barrier(d: SimDaemon): Promise<void> {
-  const id = `barrier-${++barriers}`;
-  d.taskOutput(id, "sync");
-  await d.waitFor((f) => f.msg?.code === "notYourTask" && String(f.msg.message).includes(id));
-}
-
-const isSpawn = (taskId: string) => (f: { msg?: { type?: string; taskId?: string } }) =>
-  f.msg?.type === "spawnTask" && f.msg.taskId === taskId;
 
 test("an upstream outage loses nothing: every frame arrives once, in order per daemon", async () => {
   const { server, relay } = await setup();
