@@ -4,7 +4,7 @@
  * its machineId and its dispatched tasks.
  */
 import { expect, test } from "bun:test";
-import { connectSimDaemon, type SimDaemon, startSimServer } from "../../src/sim/index.ts";
+import { connectSimDaemon, startSimServer } from "../../src/sim/index.ts";
 import { ensureBinary, freePort, spawnRelayBinary } from "../helpers/binary.ts";
 import { barrier, binaryEnv } from "../helpers/frames.ts";
 
