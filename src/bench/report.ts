@@ -1,0 +1,94 @@
+/** The run's results as JSON (everything) and as a Markdown table (the figures). */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { MachineInfo } from "./machine.ts";
+import { round } from "./stats.ts";
+import type { BenchOptions, Figure, ScenarioReport } from "./types.ts";
+
+export interface BenchResults {
+  date: string;
+  machine: MachineInfo;
+  /** Cores busy on the machine just before the first scenario (other workloads). */
+  busyBeforeRun: number;
+  relayBinary: string;
+  options: Omit<BenchOptions, "only"> & { only: string[] };
+  totalSeconds: number;
+  scenarios: ScenarioReport[];
+}
+
+export function writeResults(results: BenchResults, markdown: string, out: string): void {
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(`${out}.json`, `${JSON.stringify(results, roundNumbers, 2)}\n`);
+  writeFileSync(`${out}.md`, markdown);
+}
+
+function roundNumbers(_key: string, value: unknown): unknown {
+  if (typeof value !== "number" || Number.isInteger(value)) return value;
+  return round(value, 4);
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const m = results.machine;
+  const lines = [
+    `## Run of ${results.date}`,
+    "",
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.os}, Linux ${m.kernel}; Bun ${m.bun}; commit ${m.gitCommit}${m.gitDirty ? " (with uncommitted changes)" : ""}.`,
+    `Mode: ${results.options.quick ? "--quick" : "full"}; total ${round(results.totalSeconds, 1)} s; relay binary ${results.relayBinary}.`,
+    `Machine load: ${results.busyBeforeRun.toFixed(2)} cores busy just before the run${
+      results.busyBeforeRun > 0.25 ? " (**shared machine: figures are noisy**)" : ""
+    }.`,
+    "",
+    "| Scenario | Figure | Direct | Relay | Relay ÷ direct | Target | Met |",
+    "|---|---|--:|--:|--:|---|:-:|",
+  ];
+  for (const s of results.scenarios) {
+    if (s.error) {
+      lines.push(`| ${s.name} | **failed**: ${oneLine(s.error)} | | | | | ✗ |`);
+      continue;
+    }
+    for (const f of s.figures) lines.push(row(s.name, f));
+  }
+  lines.push("");
+  for (const s of results.scenarios) {
+    const others =
+      s.otherCoresMax === undefined
+        ? ""
+        : `; other processes kept up to ${s.otherCoresMax.toFixed(2)} cores busy`;
+    lines.push(`- **${s.name}**: ${s.title} (${round(s.seconds, 1)} s${others})`);
+    for (const note of s.notes ?? []) lines.push(`  - ${note}`);
+  }
+  lines.push("");
+  return lines.join("\n");
+}
+
+function row(scenario: string, f: Figure): string {
+  const met = f.target === null ? "" : f.target.met ? "✓" : "✗";
+  return `| ${scenario} | ${f.figure} | ${num(f.direct, f.unit)} | ${num(f.relay, f.unit)} | ${
+    f.ratio === null ? "" : `${f.ratio.toFixed(2)}×`
+  } | ${f.target?.text ?? ""} | ${met} |`;
+}
+
+/** Units decide the precision: rates as integers, ms and µs with a few decimals. */
+export function num(value: number | null, unit: string): string {
+  if (value === null) return "—";
+  if (!Number.isFinite(value)) return "n/a";
+  const digits =
+    unit === "ms" || unit === "µs"
+      ? Math.abs(value) < 10
+        ? 3
+        : 1
+      : unit === "MB" || unit === "MB/s"
+        ? 1
+        : Number.isInteger(value) || Math.abs(value) >= 100
+          ? 0
+          : 2;
+  const text = value.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+  return `${text} ${unit}`;
+}
+
+function oneLine(text: string): string {
+  return text.split("\n")[0]?.replaceAll("|", "\\|").slice(0, 200) ?? "";
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bun
+/**
+ * `bun run src/bench/store-costs.ts`: what each SQLite write on the relay's
+ * hot paths costs, measured in-process against the repository's own stores
+ * (src/store) on a file in the temp directory, WAL as the relay opens it.
+ * It isolates the storage share of the dispatch and drain figures of
+ * `bun run bench`, and the history prune that the relay runs every 1000
+ * ended tasks. Counts are fixed and small; it takes a few seconds.
+ */
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Stores } from "../core/ports.ts";
+import { createStores, openDatabase } from "../store/database.ts";
+import { clockTicks, cpuTimeMs } from "./proc.ts";
+
+const TASKS = 5_000;
+/** Tasks per commit in the grouped variant: about one event-loop turn under load. */
+const GROUP = 64;
+const HISTORY_KEEP = 100_000;
+/** Tasks ended between two prunes at ~20k tasks/s (the sweep runs once a second). */
+const BURST = 20_000;
+const SPAWN = JSON.stringify({ type: "spawnTask", taskId: "x", taskName: "bench task" });
+const OUTPUT = JSON.stringify({ type: "taskOutput", taskId: "x", output: "x".repeat(200) });
+
+interface Row {
+  what: string;
+  wallUs: number;
+  cpuUs: number;
+}
+
+function measure(what: string, n: number, fn: () => void): Row {
+  const cpu0 = cpuTimeMs(process.pid);
+  const t0 = performance.now();
+  fn();
+  return {
+    what,
+    wallUs: ((performance.now() - t0) * 1000) / n,
+    cpuUs: ((cpuTimeMs(process.pid) - cpu0) * 1000) / n,
+  };
+}
+
+/** One task's lifecycle as the relay writes it: spawn, count, dispatch, end. */
+function lifecycle(stores: Stores, id: string, now: number): void {
+  stores.tasks.savePending({ taskId: id, taskName: "bench", spawnFrame: SPAWN, receivedAt: now });
+  stores.meta.increment("totalTasksProcessed");
+  stores.tasks.markDispatched(id, "daemon", "machine", now);
+  stores.tasks.markEnded(id, "completed", now, null);
+}
+
+function grouped(stores: Stores, n: number, each: (i: number) => void): void {
+  for (let start = 0; start < n; start += GROUP) {
+    stores.transaction(() => {
+      for (let i = start; i < Math.min(n, start + GROUP); i++) each(i);
+    });
+  }
+}
+
+function main(): void {
+  const path = join(tmpdir(), `makima-relay-store-costs-${process.pid}.db`);
+  const database = openDatabase(path);
+  const stores = createStores(database.db, database.sqlite, { logKeep: 200 });
+  let next = 0;
+  const id = () => `task-${next++}`;
+  const rows: Row[] = [];
+  try {
+    rows.push(
+      measure("task lifecycle, one commit per write (4 writes)", TASKS, () => {
+        for (let i = 0; i < TASKS; i++) lifecycle(stores, id(), i);
+      }),
+      measure(`task lifecycle, ${GROUP} tasks per commit`, TASKS, () => {
+        grouped(stores, TASKS, (i) => lifecycle(stores, id(), i));
+      }),
+      measure("outbox append, one commit per frame", TASKS, () => {
+        for (let i = 0; i < TASKS; i++) stores.outbox.append(OUTPUT, false);
+      }),
+      measure(`outbox append, ${GROUP} frames per commit`, TASKS, () => {
+        grouped(stores, TASKS, () => stores.outbox.append(OUTPUT, false));
+      }),
+    );
+    // Fill the history to its default limit, then time the prune the relay runs every 1000 ends.
+    const keep = HISTORY_KEEP.toLocaleString("en-US");
+    grouped(stores, HISTORY_KEEP + 1000 - next, (i) => lifecycle(stores, id(), i));
+    rows.push(
+      measure(`prune of 1,000 rows at ${keep} ended tasks (one call)`, 1, () => {
+        stores.tasks.prune(HISTORY_KEEP);
+      }),
+    );
+    // The relay prunes from its sweep, at most once a second: at 20k tasks/s a call deletes 20k rows.
+    grouped(stores, BURST, (i) => lifecycle(stores, id(), i));
+    rows.push(
+      measure(
+        `prune of ${BURST.toLocaleString("en-US")} rows at ${keep} ended tasks (one call)`,
+        1,
+        () => {
+          stores.tasks.prune(HISTORY_KEEP);
+        },
+      ),
+    );
+  } finally {
+    database.close();
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(path + suffix, { force: true });
+  }
+  console.log("| Store operation | Wall µs | CPU µs |\n|---|--:|--:|");
+  for (const r of rows)
+    console.log(`| ${r.what} | ${r.wallUs.toFixed(1)} | ${r.cpuUs.toFixed(1)} |`);
+  console.log(
+    `\n${TASKS} items per row; CPU time has a ${1000 / clockTicks()} ms resolution and counts every thread.`,
+  );
+}
+
+main();
