@@ -71,7 +71,7 @@ export async function startRelayServer(
   );
   const stores = createStores(database.db, database.sqlite, {
     logKeep: config.logKeep,
-    afterCommit: batch.afterCommit,
+    batch,
   });
   log.attach(stores.connectionLog);
   const machineId = loadMachineId(stores);
@@ -101,10 +101,7 @@ export async function startRelayServer(
       }),
     {
       onAuthenticated: () => outbox?.onAuthenticated(),
-      onFrame: (text) => {
-        batch.enter();
-        relay?.serverFrame(text);
-      },
+      onFrame: (text) => relay?.serverFrame(text),
       onDown: () => outbox?.onDown(),
       onDrain: () => outbox?.onDrain(),
       heartbeatTasks: () => relay?.tasks.heartbeatTasks() ?? [],
@@ -180,7 +177,6 @@ export async function startRelayServer(
           : null,
       relay,
       fetch: (req, remoteAddress) => app.fetch(req, remoteAddress),
-      beforeEvent: batch.enter,
       onBug: (where, err) =>
         log.log("error", "internal_error", {
           where,

@@ -62,8 +62,12 @@ export interface TaskStore {
   loadActive(): TaskRecord[];
   list(query: TaskQuery): { tasks: TaskRecord[]; total: number };
   countByStatus(): Record<TaskStatus, number>;
-  /** Deletes the oldest ended tasks beyond `keep`; never pending or dispatched ones. */
-  prune(keep: number): number;
+  /**
+   * Deletes the oldest ended tasks beyond `keep`, at most `maxRows` of them per
+   * call (so a large backlog is pruned in steps, never in one long stall);
+   * never pending or dispatched ones. Returns how many went.
+   */
+  prune(keep: number, maxRows?: number): number;
   /** Commands held for a task that is queued or whose daemon is away. */
   holdCommand(taskId: string, frame: string): void;
   takeHeldCommands(taskId: string): string[];

@@ -13,6 +13,9 @@ import { TokenBucket } from "./rate-limit.ts";
 import { RelayStats } from "./stats.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
 
+/** Ended tasks deleted per sweep at most (history retention). */
+const PRUNE_STEP = 500;
+
 export interface RelayOptions {
   authTimeoutMs: number;
   daemonTimeoutMs: number;
@@ -42,6 +45,7 @@ export class Relay {
   /** Daemon sockets are not being read while the upstream link is congested. */
   private inboundPaused = false;
   private endedSincePrune = 0;
+  private pruneBacklog = true;
 
   constructor(
     private readonly opts: RelayOptions,
@@ -55,6 +59,7 @@ export class Relay {
       ended: (status) => {
         this.stats.ended(status);
         this.endedSincePrune += 1;
+        if (this.endedSincePrune >= PRUNE_STEP) this.pruneStep();
       },
     });
   }
@@ -379,9 +384,18 @@ export class Relay {
       );
       d.conn.close(CloseCode.silent, "no heartbeat within the liveness timeout");
     }
-    if (this.endedSincePrune >= 1000) {
-      this.endedSincePrune = 0;
-      this.stores.tasks.prune(this.opts.historyKeep);
-    }
+    if (this.pruneBacklog) this.pruneStep();
+  }
+
+  /**
+   * History retention a step at a time: every PRUNE_STEP ended tasks (and each
+   * sweep while a backlog remains, e.g. after lowering the limit) at most
+   * twice that many of the oldest go, so pruning keeps pace without ever
+   * stalling relaying on one large delete.
+   */
+  private pruneStep(): void {
+    this.endedSincePrune = 0;
+    const limit = PRUNE_STEP * 2;
+    this.pruneBacklog = this.stores.tasks.prune(this.opts.historyKeep, limit) === limit;
   }
 }

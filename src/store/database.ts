@@ -14,6 +14,7 @@ import { runMigrations } from "./migrations.ts";
 import { createOutboxStore } from "./outbox-store.ts";
 import * as schema from "./schema.ts";
 import { createTaskStore } from "./task-store.ts";
+import type { TickBatch } from "./tick-batch.ts";
 import { createTransactor } from "./transaction.ts";
 
 export type RelayDb = BunSQLiteDatabase<typeof schema>;
@@ -75,19 +76,51 @@ export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabas
 export interface StoreOptions {
   /** How many connection-log rows to keep (the newest). */
   logKeep: number;
-  /** The write batch's hook (see tick-batch.ts); without one, writes autocommit and `fn` runs at once. */
-  afterCommit?: (fn: () => void) => void;
+  /** The write batch (see tick-batch.ts); without one, writes autocommit and `afterCommit` runs at once. */
+  batch?: Pick<TickBatch, "beforeWrite" | "afterCommit">;
+}
+
+/** Every write method calls `before` first, so the turn's batch opens on its first write. */
+function hookWrites<T extends object>(
+  store: T,
+  methods: readonly (keyof T)[],
+  before?: () => void,
+): T {
+  if (!before) return store;
+  const hooked = { ...store };
+  for (const name of methods) {
+    const method = store[name] as (...args: unknown[]) => unknown;
+    (hooked as Record<keyof T, unknown>)[name] = (...args: unknown[]) => {
+      before();
+      return method.apply(store, args);
+    };
+  }
+  return hooked;
 }
 
 export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions): Stores {
   const transaction = createTransactor(sqlite);
   const outbox = createOutboxStore(db, transaction);
+  const before = opts.batch?.beforeWrite;
   return {
-    tasks: createTaskStore(db, transaction),
-    outbox,
-    connectionLog: createConnectionLogStore(db, opts.logKeep),
-    meta: createMetaStore(db),
-    afterCommit: opts.afterCommit ?? ((fn) => fn()),
+    tasks: hookWrites(
+      createTaskStore(db, transaction),
+      [
+        "savePending",
+        "markDispatched",
+        "markPending",
+        "markEnded",
+        "setReportedStatus",
+        "prune",
+        "holdCommand",
+        "takeHeldCommands",
+      ],
+      before,
+    ),
+    outbox: hookWrites(outbox, ["append", "deleteThrough", "dropOldestNonCritical"], before),
+    connectionLog: hookWrites(createConnectionLogStore(db, opts.logKeep), ["insert"], before),
+    meta: hookWrites(createMetaStore(db), ["set", "increment"], before),
+    afterCommit: opts.batch?.afterCommit ?? ((fn) => fn()),
     transaction<T>(fn: () => T): T {
       try {
         return transaction(fn);

@@ -2,7 +2,7 @@
  * Tasks and the commands held for them. Statements are prepared once with
  * placeholders and reused, so a call costs a bind and a step, never a SQL compile.
  */
-import { asc, count, desc, eq, inArray, notInArray, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, inArray, isNotNull, max, notInArray, sql } from "drizzle-orm";
 import { ACTIVE_STATUSES, type TaskQuery, type TaskStatus, type TaskStore } from "../core/ports.ts";
 import type { RelayDb } from "./database.ts";
 import { heldCommands, tasks } from "./schema.ts";
@@ -31,7 +31,7 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
       spawnFrame: p("spawnFrame"),
       receivedAt: p("receivedAt"),
       attempts: 1,
-      seq: sql`(SELECT COALESCE(MAX(${tasks.seq}), 0) + 1 FROM ${tasks})`,
+      seq: p("seq"),
     })
     .onConflictDoUpdate({
       target: tasks.taskId,
@@ -76,7 +76,9 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
   const endStmt = db
     .update(tasks)
     .set({ status: param("status"), completedAt: param("at"), error: param("error") })
-    .where(eq(tasks.taskId, p("taskId")))
+    // Only an active task ends; the row count keeps the ended-rows counter exact.
+    .where(and(eq(tasks.taskId, p("taskId")), inArray(tasks.status, [...ACTIVE_STATUSES])))
+    .returning({ id: tasks.taskId })
     .prepare();
 
   const reportStmt = db
@@ -122,8 +124,9 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
     .groupBy(tasks.status)
     .prepare();
 
-  // Most recently ended first; everything after the first `keep` goes. SQLite has
-  // no OFFSET without LIMIT, and drizzle drops a negative limit, hence the huge one.
+  // The `n` oldest ended tasks, walking the completed-at index from its old end.
+  // The number of ended rows is kept in memory (below), so pruning a step at a
+  // time never has to count or skip over the `keep` rows that stay.
   const pruneStmt = db
     .delete(tasks)
     .where(
@@ -132,14 +135,25 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
         db
           .select({ id: tasks.taskId })
           .from(tasks)
-          .where(notInArray(tasks.status, [...ACTIVE_STATUSES]))
-          .orderBy(desc(tasks.completedAt), desc(tasks.seq))
-          .limit(Number.MAX_SAFE_INTEGER)
-          .offset(p("keep")),
+          .where(and(notInArray(tasks.status, [...ACTIVE_STATUSES]), isNotNull(tasks.completedAt)))
+          .orderBy(asc(tasks.completedAt), asc(tasks.seq))
+          .limit(p("n")),
       ),
     )
     .returning({ id: tasks.taskId })
     .prepare();
+  const seqStmt = db
+    .select({ max: max(tasks.seq) })
+    .from(tasks)
+    .prepare();
+  const endedStmt = db
+    .select({ n: count() })
+    .from(tasks)
+    .where(notInArray(tasks.status, [...ACTIVE_STATUSES]))
+    .prepare();
+  // Read once at open; kept in step by every write below (one connection owns the file).
+  let nextSeq = (seqStmt.get()?.max ?? 0) + 1;
+  let endedRows = endedStmt.get()?.n ?? 0;
 
   const holdStmt = db
     .insert(heldCommands)
@@ -166,7 +180,9 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
 
     savePending: (task) =>
       transaction(() => {
-        const row = upsertStmt.get(task);
+        const row = upsertStmt.get({ ...task, seq: nextSeq });
+        if (row !== undefined) nextSeq += 1;
+        if (row !== undefined && row.attempts > 1) endedRows -= 1;
         if (row === undefined) {
           const existing = getStmt.get({ taskId: task.taskId });
           if (existing === undefined)
@@ -190,7 +206,7 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
       if (ACTIVE_STATUSES.includes(status)) {
         throw new RangeError(`markEnded with active status ${status}`);
       }
-      endStmt.run({ taskId, status, at, error });
+      if (endStmt.all({ taskId, status, at, error }).length > 0) endedRows += 1;
     },
 
     setReportedStatus: (taskId, status) => {
@@ -224,7 +240,13 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
       return counts;
     },
 
-    prune: (keep) => pruneStmt.all({ keep: Math.max(0, Math.trunc(keep)) }).length,
+    prune: (keep, maxRows = Number.MAX_SAFE_INTEGER) => {
+      const excess = Math.min(endedRows - Math.max(0, Math.trunc(keep)), maxRows);
+      if (excess <= 0) return 0;
+      const deleted = pruneStmt.all({ n: excess }).length;
+      endedRows -= deleted;
+      return deleted;
+    },
 
     holdCommand: (taskId, frame) => {
       holdStmt.run({ taskId, frame });

@@ -16,8 +16,7 @@ export interface SocketServerOptions {
   fetch(req: Request, remoteAddress: string): Response | Promise<Response>;
   /** Called with errors thrown by the core while handling a frame (bugs). */
   onBug(where: string, err: unknown): void;
-  /** Called before each socket event is handled (opens the turn's write batch). */
-  beforeEvent?: () => void;
+
   newId(): string;
 }
 
@@ -28,7 +27,6 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
   const { relay } = opts;
   const guard = (where: string, fn: () => void): void => {
     try {
-      opts.beforeEvent?.();
       fn();
     } catch (err) {
       // A bug triggered by one daemon's frame must not take the relay or other daemons down.

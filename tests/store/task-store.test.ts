@@ -204,6 +204,40 @@ describe("TaskStore", () => {
     expect(ids(tasks.loadActive())).toEqual(["queued", "running"]);
   });
 
+  test("prune goes a step at a time and counts ended rows across attempts and reopen", () => {
+    using dir = tempDir();
+    const file = dir.file("relay.db");
+    {
+      using db = openStores(file);
+      const { tasks } = db.stores;
+      for (let i = 0; i < 10; i++) {
+        tasks.savePending(pending(`t${i}`, i));
+        tasks.markEnded(`t${i}`, "completed", 100 + i, null);
+      }
+      // Ending an already ended task changes nothing (and is not counted twice).
+      tasks.markEnded("t0", "failed", 999, null);
+      // A new attempt of an ended task is active again: no longer prunable.
+      tasks.savePending(pending("t0", 50));
+      expect(tasks.prune(2, 3)).toBe(3);
+      expect(["t1", "t2", "t3", "t4"].map((id) => tasks.get(id) !== null)).toEqual([
+        false,
+        false,
+        false,
+        true,
+      ]);
+    }
+    using db = openStores(file);
+    const { tasks } = db.stores;
+    // 9 ended - 3 pruned = 6 left, keep 2: four more go, oldest first; t0 stays (pending).
+    expect(tasks.prune(2)).toBe(4);
+    expect(tasks.prune(2)).toBe(0);
+    expect(ids(tasks.loadActive())).toEqual(["t0"]);
+    expect(["t8", "t9"].map((id) => tasks.get(id)?.status)).toEqual(["completed", "completed"]);
+    // Sequence numbers continue after a reopen: a new task queues behind t0.
+    tasks.savePending(pending("later", 1));
+    expect(ids(tasks.loadActive())).toEqual(["t0", "later"]);
+  });
+
   test("held commands come back in order and are taken once", () => {
     using db = openStores();
     const { tasks } = db.stores;
