@@ -1,4 +1,5 @@
 import type { TimerHandle } from "./clock.ts";
+import { DispatchHeap } from "./dispatch-heap.ts";
 import type { DaemonConnection } from "./ports.ts";
 import type { TokenBucket } from "./rate-limit.ts";
 
@@ -43,6 +44,7 @@ export class DaemonRegistry {
   private readonly byConn = new Map<string, Daemon>();
   private readonly byMachine = new Map<string, Daemon>();
   private turns = 0;
+  private readonly ready = new DispatchHeap();
   private capacitySum = 0;
 
   get unauthenticatedCount(): number {
@@ -61,6 +63,18 @@ export class DaemonRegistry {
   setCapacity(daemon: Daemon, capacity: number): void {
     if (this.byConn.get(daemon.conn.id) === daemon) this.capacitySum += capacity - daemon.capacity;
     daemon.capacity = capacity;
+    this.changed(daemon);
+  }
+
+  /** The daemon that should get the next task (docs/protocol.md "Dispatch"), if any can. O(1). */
+  pick(): Daemon | undefined {
+    return this.ready.peek();
+  }
+
+  /** Call after changing a daemon's tasks, turn, backpressure or retirement. */
+  changed(daemon: Daemon): void {
+    if (this.byConn.get(daemon.conn.id) === daemon) this.ready.update(daemon);
+    else this.ready.remove(daemon);
   }
 
   addUnauthenticated(conn: DaemonConnection, openedAt: number, timer: TimerHandle): void {
@@ -79,6 +93,7 @@ export class DaemonRegistry {
     const full: Daemon = { ...daemon, turn: this.nextTurn() };
     this.byConn.set(full.conn.id, full);
     this.capacitySum += full.capacity;
+    this.ready.update(full);
     this.byMachine.set(full.machineId, full);
     return full;
   }
@@ -101,6 +116,7 @@ export class DaemonRegistry {
     const daemon = this.byConn.get(connId);
     if (!daemon) return undefined;
     this.byConn.delete(connId);
+    this.ready.remove(daemon);
     this.capacitySum -= daemon.capacity;
     if (this.byMachine.get(daemon.machineId) === daemon) this.byMachine.delete(daemon.machineId);
     return daemon;

@@ -78,6 +78,7 @@ export class Relay {
       conn.close(CloseCode.goingAway, "relay shutting down");
     for (const d of this.registry.list()) {
       d.retired = true;
+      this.registry.changed(d);
       d.conn.close(CloseCode.goingAway, "relay shutting down");
     }
   }
@@ -175,6 +176,7 @@ export class Relay {
     const daemon = this.registry.get(conn.id);
     if (!daemon?.backpressured) return;
     daemon.backpressured = false;
+    this.registry.changed(daemon);
     this.tasks.dispatchQueued();
   }
 
@@ -287,6 +289,7 @@ export class Relay {
     );
     if (previous) {
       previous.retired = true;
+      this.registry.changed(previous);
       this.log.connection(
         "daemon_replaced",
         `Daemon ${previous.daemonId} replaced by ${daemon.daemonId}`,

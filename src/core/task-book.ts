@@ -8,7 +8,6 @@ import { encodeTaskComplete } from "../protocol/encode.ts";
 import type { ControlCommandType } from "../protocol/messages.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { Daemon, DaemonRegistry } from "./daemon-registry.ts";
-import { pickDaemon } from "./dispatch.ts";
 import type { EventLog, SendResult, Stores, TaskStatus } from "./ports.ts";
 import { TaskQueue } from "./task-queue.ts";
 
@@ -169,7 +168,10 @@ export class TaskBook {
   private sendTo(daemon: Daemon, frame: string, then?: (result: SendResult) => void): void {
     this.stores.afterCommit(() => {
       const result = daemon.conn.send(frame);
-      if (result === "backpressure") daemon.backpressured = true;
+      if (result === "backpressure") {
+        daemon.backpressured = true;
+        this.registry.changed(daemon);
+      }
       then?.(result);
     });
   }
@@ -177,7 +179,7 @@ export class TaskBook {
   /** Dispatches queued tasks while some daemon has a free slot. */
   dispatchQueued(): void {
     while (this.queue.size > 0) {
-      const daemon = pickDaemon(this.registry.all());
+      const daemon = this.registry.pick();
       if (!daemon) return;
       const taskId = this.queue.shift() as string;
       const task = this.tasks.get(taskId);
@@ -197,11 +199,15 @@ export class TaskBook {
     task.machineId = daemon.machineId;
     daemon.tasks.add(task.taskId);
     daemon.turn = this.registry.nextTurn();
+    this.registry.changed(daemon);
     this.stores.tasks.markDispatched(task.taskId, daemon.daemonId, daemon.machineId, now);
     this.events.dispatched(now - task.receivedAt);
     this.sendTo(daemon, task.spawnFrame, (result) => {
       // The socket is going away: its close hands the task to the grace period.
-      if (result === "dropped") daemon.backpressured = true;
+      if (result === "dropped") {
+        daemon.backpressured = true;
+        this.registry.changed(daemon);
+      }
     });
     this.deliverHeld(daemon, task);
   }
@@ -221,6 +227,7 @@ export class TaskBook {
   complete(daemon: Daemon, taskId: string, success: boolean, error: string | null): void {
     const task = this.tasks.get(taskId);
     daemon.tasks.delete(taskId);
+    this.registry.changed(daemon);
     if (task) this.end(task, success ? "completed" : "failed", error);
     this.dispatchQueued();
   }
@@ -244,6 +251,7 @@ export class TaskBook {
       task.machineId = daemon.machineId;
       daemon.tasks.add(id);
     }
+    this.registry.changed(daemon);
     if (daemon.tasks.size > 0) {
       daemon.reconcile = new Set(daemon.tasks);
       this.log.connection(
@@ -278,6 +286,7 @@ export class TaskBook {
       const task = this.tasks.get(id);
       if (task) this.lose(task, "not listed in the daemon's first heartbeat after reconnecting");
     }
+    this.registry.changed(daemon);
     this.dispatchQueued();
   }
 
