@@ -86,8 +86,11 @@ export interface OutboxStore {
   append(frame: string, critical: boolean): void;
   /** Oldest entries first. */
   peek(limit: number): OutboxEntry[];
-  /** Deletes every entry with id <= `id`. */
-  deleteThrough(id: number): void;
+  /**
+   * Deletes every entry with id <= `id`. A caller that knows what those rows
+   * held (it just read them) passes it, saving the store a query.
+   */
+  deleteThrough(id: number, removed?: { frames: number; bytes: number }): void;
   /** Deletes the oldest non-critical entries until `bytes` are freed; returns what went. */
   dropOldestNonCritical(bytes: number): { frames: number; bytes: number };
   stats(): { frames: number; bytes: number };

@@ -153,17 +153,20 @@ export class UpstreamOutbox {
           break;
         }
         let lastSent = -1;
+        const sent = { frames: 0, bytes: 0 };
         for (const entry of batch) {
           const result = this.sink.send(entry.frame);
           if (result === "dropped") break;
           lastSent = entry.id;
+          sent.frames += 1;
+          sent.bytes += entry.bytes;
           this.backlog -= 1;
           if (result === "backpressure") {
             this.blocked = true;
             break;
           }
         }
-        if (lastSent >= 0) this.store.deleteThrough(lastSent);
+        if (lastSent >= 0) this.store.deleteThrough(lastSent, sent);
         if (lastSent < 0 || this.blocked) break;
         if (batch.length === DRAIN_BATCH && this.backlog > 0) {
           this.clock.setTimeout(() => this.drain(), 0);

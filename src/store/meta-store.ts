@@ -17,20 +17,22 @@ export function createMetaStore(db: RelayDb): MetaStore {
     .values({ key: p("key"), value: p("value") })
     .onConflictDoUpdate({ target: meta.key, set: { value: sql`excluded.value` } })
     .prepare();
-  // One statement, so concurrent increments cannot lose an update. SQLite's `+`
-  // reads the text operands as numbers; the TEXT column stores the sum as text.
-  const incrementStmt = db
-    .insert(meta)
-    .values({ key: p("key"), value: sql`${p("by")}` })
-    .onConflictDoUpdate({ target: meta.key, set: { value: sql`${meta.value} + excluded.value` } })
-    .returning({ value: meta.value })
-    .prepare();
+  // Counters are read once and then kept in memory: the relay is the only
+  // writer of its file, and a counter bumped on every spawn should cost one
+  // plain write, not a read-modify-write with RETURNING.
+  const counters = new Map<string, number>();
 
   return {
     get: (key) => getStmt.get({ key })?.value ?? null,
     set: (key, value) => {
+      counters.delete(key);
       setStmt.run({ key, value });
     },
-    increment: (key, by = 1) => Number(incrementStmt.get({ key, by })?.value),
+    increment: (key, by = 1) => {
+      const next = (counters.get(key) ?? (Number(getStmt.get({ key })?.value ?? 0) || 0)) + by;
+      counters.set(key, next);
+      setStmt.run({ key, value: String(next) });
+      return next;
+    },
   };
 }

@@ -88,7 +88,13 @@ export function createOutboxStore(db: RelayDb, transaction: Transactor): OutboxS
 
     peek: (limit): OutboxEntry[] => peekStmt.all({ limit }),
 
-    deleteThrough: (id) => {
+    deleteThrough: (id, removed) => {
+      if (removed) {
+        deleteThroughStmt.run({ id });
+        stats.frames -= removed.frames;
+        stats.bytes -= removed.bytes;
+        return;
+      }
       const gone = transaction(() => {
         const row = statsThroughStmt.get({ id });
         deleteThroughStmt.run({ id });
