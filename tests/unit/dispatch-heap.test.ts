@@ -4,7 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { type Daemon, DaemonRegistry } from "../../src/core/daemon-registry.ts";
-import { pickDaemon } from "../../src/core/dispatch.ts";
+import { pickDaemon } from "./dispatch-rule.ts";
 import { FakeConnection, mulberry32 } from "./fakes.ts";
 
 function entry(id: number, capacity: number): Omit<Daemon, "turn"> {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { Daemon } from "../../src/core/daemon-registry.ts";
-import { pickDaemon } from "../../src/core/dispatch.ts";
+import { type Daemon, DaemonRegistry } from "../../src/core/daemon-registry.ts";
+import { pickDaemon } from "./dispatch-rule.ts";
 import { FakeConnection } from "./fakes.ts";
 
 interface Spec {
@@ -33,7 +33,18 @@ function daemon(s: Spec): Daemon {
   };
 }
 
-describe("pickDaemon", () => {
+/** The registry's choice, with each daemon's turn set as the case says. */
+function registryPick(specs: Spec[]): string | undefined {
+  const registry = new DaemonRegistry();
+  for (const spec of specs) {
+    const d = registry.add(daemon(spec));
+    d.turn = spec.turn;
+    registry.changed(d);
+  }
+  return registry.pick()?.daemonId;
+}
+
+describe("dispatch choice", () => {
   const cases: [string, Spec[], string | undefined][] = [
     ["no daemons", [], undefined],
     [
@@ -105,6 +116,7 @@ describe("pickDaemon", () => {
     ],
   ];
   test.each(cases)("%s", (_name, specs, expected) => {
+    expect(registryPick(specs)).toBe(expected as string);
     expect(pickDaemon(specs.map(daemon))?.daemonId).toBe(expected as string);
   });
 });

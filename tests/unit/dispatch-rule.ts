@@ -1,9 +1,11 @@
-import type { Daemon } from "./daemon-registry.ts";
+import type { Daemon } from "../../src/core/daemon-registry.ts";
 
 /**
- * Least-loaded choice (docs/protocol.md "Dispatch"): the fewest active tasks
- * among daemons with a free slot; ties go to the one that waited longest.
- * Daemons under backpressure are skipped until they drain.
+ * The dispatch rule stated as plainly as possible (docs/protocol.md
+ * "Dispatch"): the fewest active tasks among daemons with a free slot; ties go
+ * to the one that waited longest; daemons under backpressure are skipped. The
+ * relay uses an indexed heap (src/core/dispatch-heap.ts); the tests check it
+ * against this scan.
  */
 export function pickDaemon(daemons: Iterable<Daemon>): Daemon | undefined {
   let best: Daemon | undefined;
