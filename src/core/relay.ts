@@ -3,13 +3,13 @@
  * the routing of frames between them and the server. It holds state and makes
  * decisions; sockets and storage are behind the interfaces in ports.ts.
  */
-import { encodeAuthenticated, encodeError } from "../protocol/encode.ts";
-import { type Authenticate, CloseCode } from "../protocol/messages.ts";
+import { encodeError } from "../protocol/encode.ts";
+import { CloseCode } from "../protocol/messages.ts";
 import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
+import { DaemonAdmission } from "./daemon-admission.ts";
 import { type Daemon, DaemonRegistry } from "./daemon-registry.ts";
 import type { DaemonConnection, EventLog, Stores } from "./ports.ts";
-import { TokenBucket } from "./rate-limit.ts";
 import { RelayStats } from "./stats.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
 
@@ -32,15 +32,11 @@ export interface RelayOptions {
   newId(): string;
 }
 
-type AuthFields = Pick<Authenticate, "machineId" | "hostname"> & {
-  capacity: number;
-  role?: string;
-};
-
 export class Relay {
   readonly registry = new DaemonRegistry();
   readonly stats = new RelayStats();
   readonly tasks: TaskBook;
+  private readonly admission: DaemonAdmission;
   private sweepTimer: TimerHandle | null = null;
   /** Daemon sockets are not being read while the upstream link is congested. */
   private inboundPaused = false;
@@ -62,6 +58,14 @@ export class Relay {
         if (this.endedSincePrune >= PRUNE_STEP) this.pruneStep();
       },
     });
+    this.admission = new DaemonAdmission(
+      opts,
+      stores,
+      this.registry,
+      clock,
+      log,
+      (daemon, previous) => this.admitted(daemon, previous),
+    );
   }
 
   start(): void {
@@ -115,17 +119,13 @@ export class Relay {
   }
 
   daemonOpened(conn: DaemonConnection): void {
-    const timer = this.clock.setTimeout(() => {
-      if (this.registry.takeUnauthenticated(conn.id) === undefined) return;
-      this.reject(conn, "unauthorized", "no authenticate frame within the auth timeout", false);
-    }, this.opts.authTimeoutMs);
-    this.registry.addUnauthenticated(conn, this.clock.now(), timer);
+    this.admission.opened(conn);
   }
 
   daemonMessage(conn: DaemonConnection, text: string): void {
     const daemon = this.registry.get(conn.id);
     if (!daemon) {
-      this.authenticate(conn, text);
+      this.admission.firstFrame(conn, text);
       return;
     }
     const now = this.clock.now();
@@ -147,12 +147,11 @@ export class Relay {
   daemonBinary(conn: DaemonConnection): void {
     const message = "binary frames are not accepted; send JSON text frames";
     if (this.registry.get(conn.id)) this.reply(conn, encodeError("badMessage", message));
-    else this.rejectUnauthenticated(conn, "badMessage", message);
+    else this.admission.reject(conn, "badMessage", message);
   }
 
   daemonClosed(conn: DaemonConnection, code: number, reason: string): void {
-    const timer = this.registry.takeUnauthenticated(conn.id);
-    if (timer !== undefined) this.clock.clearTimeout(timer);
+    this.admission.closed(conn);
     const daemon = this.registry.remove(conn.id);
     if (!daemon) return;
     this.log.connection(
@@ -242,93 +241,12 @@ export class Relay {
     this.stats.relayedToServer(type, text);
   }
 
-  private authenticate(conn: DaemonConnection, text: string): void {
-    const timer = this.registry.takeUnauthenticated(conn.id);
-    if (timer === undefined) return; // already rejected, closing
-    this.clock.clearTimeout(timer);
-    const parsed = parseDaemonFrame(text);
-    if (!parsed.ok) {
-      this.rejectUnauthenticated(conn, "badMessage", parsed.error.message);
-    } else if (parsed.value.kind !== "authenticate") {
-      this.rejectUnauthenticated(conn, "badMessage", "the first frame must be authenticate");
-    } else if (!this.opts.acceptKey(parsed.value.apiKey)) {
-      this.rejectUnauthenticated(conn, "unauthorized", "invalid API key");
-    } else {
-      this.admit(conn, parsed.value);
-    }
-  }
-
-  private admit(conn: DaemonConnection, auth: AuthFields): void {
-    const now = this.clock.now();
-    const previous = this.registry.byMachineId(auth.machineId);
-    const daemon = this.registry.add({
-      conn,
-      daemonId: this.opts.newId(),
-      machineId: auth.machineId,
-      hostname: auth.hostname,
-      role: auth.role === "relay" ? "relay" : "daemon",
-      capacity: auth.capacity,
-      tasks: new Set(),
-      connectedAt: now,
-      lastSeen: now,
-      lastHeartbeat: null,
-      backpressured: false,
-      reconcile: null,
-      retired: false,
-      limiter:
-        auth.role === "relay"
-          ? null
-          : new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
-      lastRateLimitNotice: 0,
-    });
-    this.reply(conn, encodeAuthenticated(daemon.daemonId));
-    if (this.inboundPaused) conn.pause?.();
-    this.log.connection(
-      "downstream_connect",
-      `Daemon ${auth.hostname} (${auth.machineId}) authenticated as ${daemon.daemonId}, capacity ${auth.capacity}`,
-    );
-    if (previous) {
-      previous.retired = true;
-      this.registry.changed(previous);
-      this.log.connection(
-        "daemon_replaced",
-        `Daemon ${previous.daemonId} replaced by ${daemon.daemonId}`,
-      );
-      previous.conn.close(CloseCode.replaced, "replaced by a newer connection");
-    }
+  /** A daemon passed authentication: give it its machine's tasks and work. */
+  private admitted(daemon: Daemon, previous: Daemon | undefined): void {
+    if (this.inboundPaused) daemon.conn.pause?.();
     this.tasks.attach(daemon, previous);
     this.capacityChanged();
     this.tasks.dispatchQueued();
-  }
-
-  private rejectUnauthenticated(
-    conn: DaemonConnection,
-    code: "badMessage" | "unauthorized",
-    message: string,
-  ): void {
-    this.reject(conn, code, message, true);
-  }
-
-  private reject(
-    conn: DaemonConnection,
-    code: "badMessage" | "unauthorized",
-    message: string,
-    logIt: boolean,
-  ): void {
-    this.stores.afterCommit(() => {
-      conn.send(encodeError(code, message));
-      conn.close(
-        CloseCode.unauthenticated,
-        code === "unauthorized" ? "unauthorized" : "bad authenticate",
-      );
-    });
-    if (logIt || code === "unauthorized") {
-      this.log.connection(
-        "auth_failed",
-        `Daemon from ${conn.remoteAddress} rejected: ${message}`,
-        "warn",
-      );
-    }
   }
 
   // ---- server side -------------------------------------------------------
