@@ -305,18 +305,21 @@ export class Relay {
       );
       d.conn.close(CloseCode.silent, "no heartbeat within the liveness timeout");
     }
-    if (this.pruneBacklog) this.pruneStep();
+    if (this.pruneBacklog || this.endedSincePrune > 0) this.pruneStep();
   }
 
   /**
-   * History retention a step at a time: every PRUNE_STEP ended tasks (and each
-   * sweep while a backlog remains, e.g. after lowering the limit) at most
-   * twice that many of the oldest go, so pruning keeps pace without ever
-   * stalling relaying on one large delete.
+   * History retention a step at a time: every PRUNE_STEP ended tasks, and at
+   * each sweep when tasks ended since the last step (or a backlog remains,
+   * e.g. after lowering the limit), at most twice that many of the oldest go,
+   * so pruning keeps pace without ever stalling relaying on one large delete.
    */
   private pruneStep(): void {
     this.endedSincePrune = 0;
     const limit = PRUNE_STEP * 2;
-    this.pruneBacklog = this.stores.tasks.prune(this.opts.historyKeep, limit) === limit;
+    const deleted = this.stores.tasks.prune(this.opts.historyKeep, limit);
+    this.pruneBacklog = deleted === limit;
+    if (deleted > 0)
+      this.log.log("debug", "history_pruned", { deleted, keep: this.opts.historyKeep });
   }
 }

@@ -207,3 +207,30 @@ test("a repeated spawnTask is dispatched once; one for a finished task is a new 
   expect(await relay.json("/tasks/dup")).toMatchObject({ status: "dispatched", attempts: 2 });
   expect((await relay.json("/status")).totalTasksProcessed).toBe(1);
 });
+
+test("history keeps MAKIMA_RELAY_HISTORY_KEEP finished tasks and never prunes active ones", async () => {
+  const { server, relay } = await setup({
+    MAKIMA_RELAY_HISTORY_KEEP: "5",
+    MAKIMA_RELAY_DAEMON_TIMEOUT_MS: "200",
+  });
+  const d = await daemon(relay, "worker", 2);
+  for (let i = 0; i < 12; i++) server.spawnTask(`h${i}`);
+  for (let i = 0; i < 10; i++) {
+    await d.waitFor(isSpawn(`h${i}`));
+    d.complete(`h${i}`, true);
+  }
+  await d.waitFor(isSpawn("h11"));
+  // Pruning runs from the relay's sweep (every 50 ms here) once the tasks have ended.
+  const completed = () => relay.stores.tasks.countByStatus().completed;
+  if (completed() > 5) {
+    await relay.logs.waitFor((l) => l.event === "history_pruned" && completed() <= 5);
+  }
+  const total = (await relay.json<{ total: number }>("/tasks?status=completed")).total;
+  expect(total).toBe(5);
+  const kept = await relay.json<{ tasks: { taskId: string }[] }>(
+    "/tasks?status=completed&limit=10",
+  );
+  expect(kept.tasks.map((t) => t.taskId).sort()).toEqual(["h5", "h6", "h7", "h8", "h9"]);
+  expect((await relay.json<{ total: number }>("/tasks?status=dispatched")).total).toBe(2);
+  expect((await relay.json("/status")).totalTasksProcessed).toBe(12);
+});
