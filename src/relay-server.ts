@@ -156,6 +156,7 @@ export async function startRelayServer(
       agentName: config.agentName,
       machineId,
       startedAt,
+      outboxMaxBytes: config.outboxMaxBytes,
       reportError: (err, where) => log.log("error", "http_error", { ...where, error: String(err) }),
       metrics,
     }),

@@ -40,6 +40,7 @@ export class Relay {
   private sweepTimer: TimerHandle | null = null;
   /** Daemon sockets are not being read while the upstream link is congested. */
   private inboundPaused = false;
+  private stopped = false;
   private endedSincePrune = 0;
   private pruneBacklog = true;
 
@@ -73,8 +74,20 @@ export class Relay {
     this.scheduleSweep();
   }
 
+  /**
+   * Can this relay take work now? Not while it shuts down, nor while sockets
+   * awaiting authentication are at their cap (new daemons would get 503).
+   */
+  readiness(): string[] {
+    const reasons: string[] = [];
+    if (this.stopped) reasons.push("shutting down");
+    if (!this.canAcceptConnection()) reasons.push("too many connections awaiting authentication");
+    return reasons;
+  }
+
   /** Shutdown: tell every daemon (1001) and stop the timers. */
   stop(): void {
+    this.stopped = true;
     if (this.sweepTimer !== null) this.clock.clearTimeout(this.sweepTimer);
     this.sweepTimer = null;
     this.tasks.stop();

@@ -2,7 +2,7 @@
  * Who may call which route. Routes are classed by method, not listed one by
  * one, so a write route added later is guarded without anyone remembering to:
  *
- * - probe (GET/HEAD /health): always open; liveness probes carry no credentials.
+ * - probe (GET/HEAD /health, /ready): always open; probes carry no credentials.
  * - read (any other GET/HEAD, /swagger included): open, or with `protectReads`
  *   guarded like writes.
  * - write (every other method but OPTIONS): with an admin token, a matching
@@ -32,7 +32,7 @@ export interface HttpSecurity {
 export type RouteKind = "probe" | "read" | "write" | "preflight";
 
 /** Open whatever the settings (protocol.md, "HTTP shapes"). Both spellings reach the route. */
-const PROBE_PATHS = new Set(["/health", "/health/"]);
+const PROBE_PATHS = new Set(["/health", "/health/", "/ready", "/ready/"]);
 
 export function routeKind(method: string, path: string): RouteKind {
   if (method === "OPTIONS") return "preflight";

@@ -95,6 +95,8 @@ export interface HttpDeps {
   /** Newest first. */
   listLogs(limit: number): ConnectionLogEntry[];
   reconnect(): { success: boolean; message: string };
+  /** Why the relay cannot take work now; empty when it can (GET /ready). */
+  notReadyBecause(): string[];
   /** Called for every 500 (a bug or a failing store); the client only sees "Internal error". */
   reportError?(error: unknown, where: { method: string; path: string }): void;
   /** Absent: GET /metrics answers an empty exposition. */
@@ -124,6 +126,7 @@ export interface HttpSources {
     };
     tasks: Pick<TaskBook, "active" | "queued">;
     stats: Pick<RelayStats, "lostTasks">;
+    readiness(): string[];
   };
   link: Pick<
     UpstreamLink,
@@ -148,6 +151,8 @@ export interface HttpSources {
   startedAt: number;
   reportError?: HttpDeps["reportError"];
   metrics?: MetricsExposition;
+  /** The outbox limit: a relay whose outbox is nearly full is not ready for more. */
+  outboxMaxBytes?: number;
 }
 
 /** Adapts the real objects; the composition root (main.ts) only calls this. */
@@ -183,6 +188,13 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
           droppedFrames: outbox.counters.droppedFrames,
         },
       };
+    },
+    notReadyBecause: () => {
+      const reasons = relay.readiness();
+      const max = src.outboxMaxBytes;
+      // Past 90 % the outbox starts dropping output: send new daemons elsewhere.
+      if (max !== undefined && outbox.stats().bytes > 0.9 * max) reasons.push("outbox nearly full");
+      return reasons;
     },
     listTasks: (query) => stores.tasks.list(query),
     getTask: (taskId) => stores.tasks.get(taskId),

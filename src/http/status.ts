@@ -54,6 +54,11 @@ export const HealthBody = t.Object({
   upstreamConnected: t.Boolean(),
 });
 
+export const ReadyBody = t.Object({
+  ready: t.Boolean(),
+  reasons: t.Array(t.String(), { description: "Why the relay cannot take work now" }),
+});
+
 export function statusOf(
   authenticated: boolean,
   daemons: number,
@@ -108,6 +113,23 @@ export function statusRoutes(deps: HttpDeps) {
         detail: {
           summary: "Liveness probe",
           description: "Always 200 while the process serves HTTP; never needs a token.",
+          tags: ["status"],
+        },
+      },
+    )
+    .get(
+      "/ready",
+      ({ set }) => {
+        const reasons = deps.notReadyBecause();
+        if (reasons.length > 0) set.status = 503;
+        return { ready: reasons.length === 0, reasons };
+      },
+      {
+        response: { 200: ReadyBody, 503: ReadyBody },
+        detail: {
+          summary: "Readiness probe",
+          description:
+            "200 when the relay can take daemons and work; 503 while it shuts down, while sockets awaiting authentication are at their cap, or when the outbox is over 90 % full. An unreachable Makima server does not make it unready: the relay still accepts daemons and keeps their work. Never needs a token.",
           tags: ["status"],
         },
       },

@@ -29,9 +29,10 @@ function sources(over: Partial<HttpSources> = {}) {
   stats.ended("lost");
   stats.ended("completed");
   const queries: TaskQuery[] = [];
+  const notReady: string[] = [];
   let reconnects = 0;
   const src: HttpSources = {
-    relay: { registry, tasks: { active: 4, queued: 2 }, stats },
+    relay: { registry, tasks: { active: 4, queued: 2 }, stats, readiness: () => notReady.slice() },
     link: {
       state: { kind: "open", daemonId: "up-1", since: T0 },
       authenticated: true,

@@ -38,6 +38,7 @@ export interface FakeState {
   taskQueries: TaskQuery[];
   logLimits: number[];
   reconnects: number;
+  notReady: string[];
 }
 
 export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state: FakeState } {
@@ -64,6 +65,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
     taskQueries: [],
     logLimits: [],
     reconnects: 0,
+    notReady: [],
     ...over,
   };
   const deps: HttpDeps = {
@@ -74,6 +76,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
     clock: { now: () => T0 + 90_500 },
     upstream: () => state.upstream,
     counters: () => state.counters,
+    notReadyBecause: () => state.notReady,
     listTasks: (q) => {
       state.taskQueries.push(q);
       const rows = state.tasks.filter((t) => !q.status || t.status === q.status);

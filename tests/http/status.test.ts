@@ -95,3 +95,21 @@ describe("GET /health", () => {
     });
   });
 });
+
+describe("GET /ready", () => {
+  test("200 when the relay can take work, 503 with the reasons when it cannot; no token needed", async () => {
+    const { deps, state } = fakeDeps();
+    const app = testApp(deps, { adminToken: "secret-token-123", protectReads: true }, "10.1.2.3");
+    expect(await getJson(app, "/ready")).toEqual({
+      status: 200,
+      body: { ready: true, reasons: [] },
+    });
+    state.upstream = { ...state.upstream, authenticated: false };
+    expect((await getJson(app, "/ready")).status).toBe(200);
+    state.notReady = ["shutting down"];
+    expect(await getJson(app, "/ready")).toEqual({
+      status: 503,
+      body: { ready: false, reasons: ["shutting down"] },
+    });
+  });
+});

@@ -42,6 +42,12 @@ test("a flood of unauthenticated sockets is shed without hurting connected daemo
   // The first socket to end is one refused past the cap: the flood is then at its height.
   expect(await Promise.race(ended)).not.toBe(4401);
   expect(relay.relay.registry.unauthenticatedCount).toBe(256);
+  const busy = await relay.get("/ready");
+  expect(busy.status).toBe(503);
+  expect(await busy.json()).toEqual({
+    ready: false,
+    reasons: ["too many connections awaiting authentication"],
+  });
   server.spawnTask("during-flood");
   await worker.waitFor((f) => f.msg?.taskId === "during-flood");
   const done = worker.complete("during-flood", true);
@@ -56,7 +62,8 @@ test("a flood of unauthenticated sockets is shed without hurting connected daemo
   expect(closedByTimeout + refused).toBe(FLOOD);
   expect(relay.relay.registry.unauthenticatedCount).toBe(0);
 
-  // As soon as the flood is shed a new daemon gets in.
+  // As soon as the flood is shed the relay is ready again and a new daemon gets in.
+  expect((await relay.get("/ready")).status).toBe(200);
   await using late = await connectSimDaemon({
     url: relay.daemonUrl,
     apiKey: TEST_KEY,
