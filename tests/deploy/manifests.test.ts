@@ -245,7 +245,7 @@ describe("probe and scrape paths are relay routes", () => {
       expect(containerPort(probe.port)).toBe(httpPort.containerPort);
       const res = await strict.get(probe.path);
       expect({ path: probe.path, status: res.status }).toEqual({ path: probe.path, status: 200 });
-      const body = await res.json();
+      const body = (await res.json()) as { healthy?: boolean; ready?: boolean };
       // /health for liveness, /ready for readiness.
       expect(body.healthy === true || body.ready === true).toBe(true);
     }
