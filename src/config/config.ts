@@ -105,21 +105,25 @@ function parseValue(spec: OptionSpec, raw: string): string | number | string[] |
 
 /** Splits argv into option values and the remaining words (sub-command, etc.). */
 function readFlags(argv: readonly string[]): { values: Map<string, string>; rest: string[] } {
-  const byFlag = new Map(OPTIONS.map((o) => [flagName(o.env), o] as const));
+  // Each option's flag, plus `--…-file` for the secrets that can come from a file.
+  const byFlag = new Map<string, { env: string }>();
+  for (const o of OPTIONS) {
+    byFlag.set(flagName(o.env), { env: o.env });
+    if (o.fromFile) byFlag.set(`${flagName(o.env)}-file`, { env: `${o.env}_FILE` });
+  }
   const values = new Map<string, string>();
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.startsWith("--") ? arg.split(/=(.*)/s, 2) : [arg, undefined];
-    const spec = byFlag.get(flag as string) ?? byFlag.get((flag as string).replace(/-file$/, ""));
-    if (!spec) {
+    const target = byFlag.get(flag as string);
+    if (!target) {
       rest.push(arg);
       continue;
     }
     const value = inline ?? argv[++i];
     if (value === undefined) throw new ConfigError(`${flag}: missing value`);
-    const key = (flag as string).endsWith("-file") && spec.fromFile ? `${spec.env}_FILE` : spec.env;
-    values.set(key, value);
+    values.set(target.env, value);
   }
   return { values, rest };
 }

@@ -20,16 +20,19 @@ export function normaliseServerUrl(input: string): UrlResult {
   // Drop a trailing "/" first, so ".../ws/daemon/" is not given a second /ws/daemon.
   const path = parsed.pathname.replace(/\/$/, "");
   parsed.pathname = path.endsWith("/ws/daemon") ? path : `${path}/ws/daemon`;
+  // A WebSocket URL has no fragment (RFC 6455 §3); Bun's client refuses one outright.
+  parsed.hash = "";
   return { ok: true, url: parsed.toString() };
 }
 
-/** A URL safe to log: credentials and query strings can carry secrets. */
+/** A URL safe to log: credentials, query strings and fragments can carry secrets. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     u.username = "";
     u.password = "";
     u.search = "";
+    u.hash = "";
     return u.toString();
   } catch {
     return "<invalid url>";

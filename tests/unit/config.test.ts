@@ -304,3 +304,9 @@ describe("--help", () => {
     expect(new Set(flags).size).toBe(flags.length);
   });
 });
+
+test("only secrets take a --…-file flag; any other is left for the command line to refuse", () => {
+  const loaded = loadConfig({}, ["--port-file", "8080"], io);
+  expect(loaded.ok && loaded.rest).toEqual(["--port-file", "8080"]);
+  expect(loaded.ok && loaded.config.port).toBe(8787);
+});

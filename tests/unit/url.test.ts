@@ -53,3 +53,13 @@ describe("redactUrl", () => {
     }
   });
 });
+
+test("a fragment is dropped from the server URL and from logged URLs", () => {
+  expect(normaliseServerUrl("wss://makima.example/base#token=abc")).toEqual({
+    ok: true,
+    url: "wss://makima.example/base/ws/daemon",
+  });
+  expect(redactUrl("wss://u:p@makima.example/ws/daemon?key=1#frag")).toBe(
+    "wss://makima.example/ws/daemon",
+  );
+});
