@@ -19,6 +19,15 @@ export interface DaemonConnection {
 
 export type TaskStatus = "pending" | "dispatched" | "completed" | "failed" | "cancelled" | "lost";
 export const ACTIVE_STATUSES: readonly TaskStatus[] = ["pending", "dispatched"];
+/** Every status, in lifecycle order (for validation and for per-status figures). */
+export const TASK_STATUSES = [
+  "pending",
+  "dispatched",
+  "completed",
+  "failed",
+  "cancelled",
+  "lost",
+] as const satisfies readonly TaskStatus[];
 
 /** A task row. Times are integer milliseconds since the epoch. */
 export interface TaskRecord {

@@ -1,5 +1,6 @@
 /** GET /tasks (paged history, filterable by status) and GET /tasks/:taskId. */
 import { Elysia, t } from "elysia";
+import { TASK_STATUSES } from "../core/ports.ts";
 import { ELYSIA_CONFIG } from "./config.ts";
 import type { HttpDeps, TaskStatus, TaskView } from "./deps.ts";
 import { BadRequestError } from "./errors.ts";
@@ -9,14 +10,7 @@ import { parseCount, parseLimit } from "./query.ts";
 export const TASK_LIMIT_DEFAULT = 50;
 export const TASK_LIMIT_MAX = 500;
 
-const STATUSES = [
-  "pending",
-  "dispatched",
-  "completed",
-  "failed",
-  "cancelled",
-  "lost",
-] as const satisfies readonly TaskStatus[];
+const STATUSES = TASK_STATUSES;
 
 export const Task = t.Object({
   taskId: t.String(),
