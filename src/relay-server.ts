@@ -65,6 +65,8 @@ export async function startRelayServer(
     write: overrides.write ?? stdoutWriter,
     secrets: [config.apiKey ?? "", ...config.daemonKeys, config.adminToken ?? ""],
   });
+  const reportBug = (where: string, err: unknown): void =>
+    log.log("error", "internal_error", { where, error: String(err), stack: (err as Error)?.stack });
   const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
   const batch = createTickBatch(database.sqlite, (err) =>
     log.log("error", "database_commit_failed", { error: String(err) }),
@@ -101,7 +103,14 @@ export async function startRelayServer(
       }),
     {
       onAuthenticated: () => outbox?.onAuthenticated(),
-      onFrame: (text) => relay?.serverFrame(text),
+      onFrame: (text) => {
+        try {
+          relay?.serverFrame(text);
+        } catch (err) {
+          // A bug triggered by one server frame must not end the link or the relay.
+          reportBug("upstream message", err);
+        }
+      },
       onDown: () => outbox?.onDown(),
       onDrain: () => outbox?.onDrain(),
       heartbeatTasks: () => relay?.tasks.heartbeatTasks() ?? [],
@@ -178,12 +187,7 @@ export async function startRelayServer(
           : null,
       relay,
       fetch: (req, remoteAddress) => app.fetch(req, remoteAddress),
-      onBug: (where, err) =>
-        log.log("error", "internal_error", {
-          where,
-          error: String(err),
-          stack: (err as Error)?.stack,
-        }),
+      onBug: reportBug,
       newId: randomUUID,
     });
   } catch (err) {
