@@ -1,24 +1,9 @@
 import { expect, test } from "bun:test";
 import { type Daemon, DaemonRegistry } from "../../src/core/daemon-registry.ts";
-import { FakeConnection } from "./fakes.ts";
+import { FakeConnection, fakeDaemon } from "./fakes.ts";
 
-const entry = (conn: FakeConnection, machineId: string): Omit<Daemon, "turn"> => ({
-  conn,
-  daemonId: `d-${conn.id}`,
-  machineId,
-  hostname: "h",
-  role: "daemon",
-  capacity: 1,
-  tasks: new Set(),
-  connectedAt: 0,
-  lastSeen: 0,
-  lastHeartbeat: null,
-  backpressured: false,
-  reconcile: null,
-  retired: false,
-  limiter: null,
-  lastRateLimitNotice: 0,
-});
+const entry = (conn: FakeConnection, machineId: string): Daemon =>
+  fakeDaemon(conn.id, { conn, machineId, hostname: "h" });
 
 test("unauthenticated connections are taken once, with their timer", () => {
   const r = new DaemonRegistry();

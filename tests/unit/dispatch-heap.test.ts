@@ -5,27 +5,9 @@
 import { expect, test } from "bun:test";
 import { type Daemon, DaemonRegistry } from "../../src/core/daemon-registry.ts";
 import { pickDaemon } from "./dispatch-rule.ts";
-import { FakeConnection, mulberry32 } from "./fakes.ts";
+import { fakeDaemon, mulberry32 } from "./fakes.ts";
 
-function entry(id: number, capacity: number): Omit<Daemon, "turn"> {
-  return {
-    conn: new FakeConnection(`c${id}`),
-    daemonId: `d${id}`,
-    machineId: `m${id}`,
-    hostname: "h",
-    role: "daemon",
-    capacity,
-    tasks: new Set(),
-    connectedAt: 0,
-    lastSeen: 0,
-    lastHeartbeat: null,
-    backpressured: false,
-    reconcile: null,
-    retired: false,
-    limiter: null,
-    lastRateLimitNotice: 0,
-  };
-}
+const entry = (id: number, capacity: number): Daemon => fakeDaemon(`c${id}`, { capacity });
 
 test("10,000 random operations: pick() always equals the scan", () => {
   const rng = mulberry32(20261125);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { type Daemon, DaemonRegistry } from "../../src/core/daemon-registry.ts";
 import { pickDaemon } from "./dispatch-rule.ts";
-import { FakeConnection } from "./fakes.ts";
+import { fakeDaemon } from "./fakes.ts";
 
 interface Spec {
   id: string;
@@ -13,24 +13,14 @@ interface Spec {
 }
 
 function daemon(s: Spec): Daemon {
-  return {
-    conn: new FakeConnection(s.id),
+  return fakeDaemon(s.id, {
     daemonId: s.id,
-    machineId: `m-${s.id}`,
-    hostname: s.id,
-    role: "daemon",
     capacity: s.capacity,
     tasks: new Set(Array.from({ length: s.active }, (_, i) => `${s.id}-t${i}`)),
-    connectedAt: 0,
-    lastSeen: 0,
-    lastHeartbeat: null,
     turn: s.turn,
     backpressured: s.backpressured ?? false,
-    reconcile: null,
     retired: s.retired ?? false,
-    limiter: null,
-    lastRateLimitNotice: 0,
-  };
+  });
 }
 
 /** The registry's choice, with each daemon's turn set as the case says. */

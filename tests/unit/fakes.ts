@@ -2,6 +2,8 @@
  * Test doubles for the ports in src/core/ports.ts and the upstream transport.
  * No sockets and no real timers: tests drive every event themselves.
  */
+
+import type { Daemon } from "../../src/core/daemon-registry.ts";
 import type {
   ConnectionLogEntry,
   ConnectionLogStore,
@@ -26,6 +28,31 @@ import type {
 } from "../../src/core/upstream-link.ts";
 
 export type Json = Record<string, unknown>;
+
+// ---- daemons ----------------------------------------------------------------
+
+/** A daemon record as the registry holds one (idle, capacity 1), for registry and dispatch tests. */
+export function fakeDaemon(id: string, over: Partial<Daemon> = {}): Daemon {
+  return {
+    conn: new FakeConnection(id),
+    daemonId: `d-${id}`,
+    machineId: `m-${id}`,
+    hostname: id,
+    role: "daemon",
+    capacity: 1,
+    tasks: new Set(),
+    connectedAt: 0,
+    lastSeen: 0,
+    lastHeartbeat: null,
+    turn: 0,
+    backpressured: false,
+    reconcile: null,
+    retired: false,
+    limiter: null,
+    lastRateLimitNotice: 0,
+    ...over,
+  };
+}
 
 // ---- daemon connections ----------------------------------------------------
 
