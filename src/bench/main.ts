@@ -1,4 +1,5 @@
 #!/usr/bin/env bun
+import { BINARY_PATH, ensureBinary, REPO_ROOT } from "./build-binary.ts";
 /**
  * `bun run bench`: the relay's performance against direct mode.
  *
@@ -13,7 +14,6 @@ import { machineInfo } from "./machine.ts";
 import { otherLoad } from "./meters.ts";
 import { parseOptions } from "./options.ts";
 import { killChildren, machineBusyCores } from "./proc.ts";
-import { BINARY_PATH, ensureBinary, REPO_ROOT } from "./relay-process.ts";
 import { type BenchResults, renderMarkdown, writeResults } from "./report.ts";
 import type { BenchContext } from "./run-kit.ts";
 import { dispatchScenario } from "./scenario-dispatch.ts";

@@ -2,51 +2,16 @@
  * The relay under test, as its own process: the compiled binary (or, for
  * profiling, `bun --cpu-prof src/main.ts`), a fresh temp directory and
  * database per run, stdout drained so its log lines can never block it.
- * Mirrors tests/helpers/binary.ts, which src/ must not import.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { ensureBinary } from "./build-binary.ts";
 import { cpuTimeMs, type Memory, memoryOf, trackChild } from "./proc.ts";
 
-export const REPO_ROOT = resolve(import.meta.dir, "../..");
-export const BINARY_PATH = join(REPO_ROOT, "dist", "makima-relay");
 const HEALTH_POLL_MS = 2;
 const STOP_GRACE_MS = 10_000;
 const TAIL_LINES = 40;
-
-/** Builds dist/makima-relay when missing or older than src/ (bench files aside) or drizzle/. */
-export async function ensureBinary(): Promise<string> {
-  const built = await stat(BINARY_PATH).catch(() => undefined);
-  const newest = Math.max(
-    await newestMtime(join(REPO_ROOT, "src"), join(REPO_ROOT, "src", "bench")),
-    await newestMtime(join(REPO_ROOT, "drizzle")),
-  );
-  if (built && built.mtimeMs >= newest) return BINARY_PATH;
-  const proc = Bun.spawn([process.execPath, "run", "build"], {
-    cwd: REPO_ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [code, out, err] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ]);
-  if (code !== 0) throw new Error(`bun run build failed (exit ${code})\n${out}${err}`);
-  return BINARY_PATH;
-}
-
-async function newestMtime(dir: string, skip?: string): Promise<number> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  let newest = 0;
-  for (const entry of entries) {
-    if (!entry.isFile() || (skip && entry.parentPath.startsWith(skip))) continue;
-    newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-  }
-  return newest;
-}
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort(): number {

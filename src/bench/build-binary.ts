@@ -1,0 +1,114 @@
+/**
+ * Builds dist/makima-relay when it is missing or older than its sources, for
+ * the benchmark and the tests that run the compiled binary. Files under
+ * src/bench are not part of the binary, so changing them rebuilds nothing.
+ */
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+
+export const REPO_ROOT = resolve(import.meta.dir, "../..");
+export const BINARY_PATH = join(REPO_ROOT, "dist", "makima-relay");
+/** A binary older than any file under these directories is rebuilt. */
+const SOURCE_DIRS = ["src", "drizzle"] as const;
+const NOT_IN_BINARY = join(REPO_ROOT, "src", "bench");
+const LOCK_DIR = join(REPO_ROOT, "dist", ".build.lock");
+const LOCK_TIMEOUT_MS = 180_000;
+
+let building: Promise<string> | undefined;
+
+/**
+ * Builds dist/makima-relay if it is missing or older than any file in src/ or drizzle/,
+ * at most once per process; a lock directory serialises builds across processes
+ * (`bun test --parallel`). Returns the binary's absolute path.
+ */
+export function ensureBinary(): Promise<string> {
+  building ??= buildIfStale().catch((error: unknown) => {
+    building = undefined;
+    throw error;
+  });
+  return building;
+}
+
+async function buildIfStale(): Promise<string> {
+  if (!(await isStale())) return BINARY_PATH;
+  await withBuildLock(async () => {
+    // Another process may have built it while we waited for the lock.
+    if (!(await isStale())) return;
+    const proc = Bun.spawn([process.execPath, "run", "build"], {
+      cwd: REPO_ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, out, err] = await Promise.all([
+      proc.exited,
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+    ]);
+    if (code !== 0) throw new Error(`bun run build failed with exit code ${code}\n${out}${err}`);
+  });
+  return BINARY_PATH;
+}
+
+async function isStale(): Promise<boolean> {
+  const built = await stat(BINARY_PATH).catch(() => undefined);
+  if (!built) return true;
+  for (const dir of SOURCE_DIRS) {
+    if ((await newestMtimeMs(join(REPO_ROOT, dir))) > built.mtimeMs) return true;
+  }
+  return false;
+}
+
+async function newestMtimeMs(dir: string): Promise<number> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  let newest = 0;
+  for (const entry of entries) {
+    if (!entry.isFile() || entry.parentPath.startsWith(NOT_IN_BINARY)) continue;
+    const { mtimeMs } = await stat(join(entry.parentPath, entry.name));
+    newest = Math.max(newest, mtimeMs);
+  }
+  return newest;
+}
+
+/** `mkdir` is atomic, so the directory is the lock; a lock whose owner died is taken over. */
+async function withBuildLock(fn: () => Promise<void>): Promise<void> {
+  await mkdir(join(REPO_ROOT, "dist"), { recursive: true });
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  let delay = 25;
+  for (;;) {
+    try {
+      await mkdir(LOCK_DIR);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    if (await lockOwnerIsGone()) {
+      await rm(LOCK_DIR, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for build lock ${LOCK_DIR}`);
+    await Bun.sleep(delay);
+    delay = Math.min(delay * 2, 500);
+  }
+  try {
+    await writeFile(join(LOCK_DIR, "pid"), String(process.pid));
+    await fn();
+  } finally {
+    await rm(LOCK_DIR, { recursive: true, force: true });
+  }
+}
+
+async function lockOwnerIsGone(): Promise<boolean> {
+  const pid = Number(
+    await Bun.file(join(LOCK_DIR, "pid"))
+      .text()
+      .catch(() => ""),
+  );
+  // No pid yet: the owner is between mkdir and writeFile, so treat it as alive.
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
