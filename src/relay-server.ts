@@ -17,6 +17,7 @@ import { createHttpDeps } from "./http/deps.ts";
 import { createLogger, type Logger, stdoutWriter } from "./log/logger.ts";
 import { createRelayMetrics, type RelayMetrics } from "./metrics/relay-metrics.ts";
 import { MAX_CAPACITY } from "./protocol/messages.ts";
+import { redactUrl } from "./protocol/url.ts";
 import { createStores, openDatabase } from "./store/database.ts";
 import { createTickBatch } from "./store/tick-batch.ts";
 import type { SocketData } from "./transport/daemon-socket.ts";
@@ -199,6 +200,23 @@ export async function startRelayServer(
     "listening",
     `Relay ${VERSION} listening on ${config.host}:${port} (machineId ${machineId})`,
   );
+  // The effective settings, once, so an operator can see what is in force; never a secret.
+  log.log("info", "config", {
+    serverUrl: config.serverUrl ? redactUrl(config.serverUrl) : null,
+    database: config.dbPath,
+    tls: config.tlsCert !== null,
+    daemonKeys: config.daemonKeys.length,
+    adminToken: config.adminToken !== null,
+    protectReads: config.protectReads,
+    corsOrigins: config.corsOrigins,
+    advertiseCapacity: config.advertiseCapacity,
+    graceMs: config.graceMs,
+    daemonTimeoutMs: config.daemonTimeoutMs,
+    maxFrameBytes: config.maxFrameBytes,
+    daemonRate: config.daemonRate,
+    outboxMaxBytes: config.outboxMaxBytes,
+    historyKeep: config.historyKeep,
+  });
   link.start();
 
   let stopping: Promise<void> | null = null;

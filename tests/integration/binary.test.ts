@@ -69,6 +69,12 @@ test("the compiled binary relays a task from an empty directory", async () => {
   expect(task).toMatchObject({ taskId: "bin-1", status: "completed", taskName: "compiled" });
   expect(existsSync(join(relay.cwd, "makima-relay.db"))).toBe(true);
   expect(relay.logs.some((l) => JSON.stringify(l).includes(KEY))).toBe(false);
+  // The effective settings are logged once at start, secrets left out.
+  expect(relay.logs.find((l) => l.event === "config")).toMatchObject({
+    serverUrl: `${server.url}/ws/daemon`,
+    adminToken: false,
+    daemonKeys: 0,
+  });
 
   relay.kill("SIGTERM");
   expect(await relay.exited).toBe(0);
