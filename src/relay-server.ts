@@ -22,7 +22,8 @@ import { createStores, openDatabase } from "./store/database.ts";
 import { createTickBatch } from "./store/tick-batch.ts";
 import type { SocketData } from "./transport/daemon-socket.ts";
 import { startSocketServer } from "./transport/relay-socket-server.ts";
-import { createBunUpstreamTransport } from "./transport/upstream-socket.ts";
+import { createBatchedUpstreamTransport } from "./transport/upstream-batched-socket.ts";
+import { createWebSocketUpstreamTransport } from "./transport/upstream-websocket.ts";
 import { VERSION } from "./version.ts";
 
 export interface RelayServerOverrides {
@@ -98,10 +99,7 @@ export async function startRelayServer(
       hostname: config.hostname,
       maxConcurrentTasks: advertisedCapacity(config, relay),
     }),
-    overrides.transport ??
-      createBunUpstreamTransport({
-        ca: config.upstreamCa ? readFileSync(config.upstreamCa, "utf8") : null,
-      }),
+    overrides.transport ?? upstreamTransport(config),
     {
       onAuthenticated: () => outbox?.onAuthenticated(),
       onFrame: (text) => {
@@ -250,4 +248,12 @@ export async function startRelayServer(
 function advertisedCapacity(config: Config, relay: Relay | null): number {
   if (config.advertiseCapacity !== "auto") return config.advertiseCapacity;
   return Math.min(relay?.registry.totalCapacity ?? 0, MAX_CAPACITY);
+}
+
+/** Bun's WebSocket client by default; the batching client when asked for (see BENCHMARKS.md). */
+function upstreamTransport(config: Config): UpstreamTransport {
+  const ca = config.upstreamCa ? readFileSync(config.upstreamCa, "utf8") : null;
+  return config.upstreamBatchWrites
+    ? createBatchedUpstreamTransport({ ca })
+    : createWebSocketUpstreamTransport({ ca });
 }

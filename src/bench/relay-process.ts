@@ -74,6 +74,13 @@ export async function spawnRelay(opts: RelaySpawnOptions): Promise<RelayProcess>
     // The default 1000 frames/s per daemon would throttle every throughput scenario.
     MAKIMA_RELAY_DAEMON_RATE: "100000000",
     MAKIMA_RELAY_DAEMON_BURST: "100000000",
+    // Relay settings in the bench's own environment reach the relay under test, e.g.
+    // MAKIMA_RELAY_UPSTREAM_BATCH_WRITES=true bun run bench
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] => e[0].startsWith("MAKIMA_RELAY_") && e[1] !== undefined,
+      ),
+    ),
     ...opts.env,
     ...(opts.cpuProfDir
       ? {

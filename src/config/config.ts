@@ -25,6 +25,7 @@ export interface Config {
   connectTimeoutMs: number;
   advertiseCapacity: number | "auto";
   upstreamCa: string | null;
+  upstreamBatchWrites: boolean;
   authTimeoutMs: number;
   daemonTimeoutMs: number;
   graceMs: number;
@@ -180,6 +181,7 @@ export function loadConfig(
       connectTimeoutMs: v("MAKIMA_RELAY_CONNECT_TIMEOUT_MS"),
       advertiseCapacity: v("MAKIMA_RELAY_ADVERTISE_CAPACITY"),
       upstreamCa: v("MAKIMA_RELAY_UPSTREAM_CA"),
+      upstreamBatchWrites: v("MAKIMA_RELAY_UPSTREAM_BATCH_WRITES") === "true",
       authTimeoutMs: v("MAKIMA_RELAY_AUTH_TIMEOUT_MS"),
       daemonTimeoutMs: v("MAKIMA_RELAY_DAEMON_TIMEOUT_MS"),
       graceMs: v("MAKIMA_RELAY_GRACE_MS"),

@@ -101,6 +101,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "PEM file of a private CA trusted for a wss:// server",
   },
   {
+    env: "MAKIMA_RELAY_UPSTREAM_BATCH_WRITES",
+    kind: "bool",
+    default: "false",
+    group: "Upstream",
+    help: "write each event-loop turn's frames to the server in one write (own framing over a raw socket instead of Bun's WebSocket client; ~40 % less CPU per frame)",
+  },
+  {
     env: "MAKIMA_RELAY_DAEMON_KEYS",
     kind: "list",
     default: null,

@@ -1,11 +1,11 @@
 /**
- * The upstream socket against a real Bun WebSocket server: frames of one turn
+ * The batched upstream socket against a real Bun WebSocket server: frames of one turn
  * leave together yet arrive one message each, in order; a full buffer reports
  * backpressure and then drains; the server's close ends the socket once.
  */
 import { expect, test } from "bun:test";
 import type { UpstreamHandlers } from "../../src/core/upstream-link.ts";
-import { createBunUpstreamTransport } from "../../src/transport/upstream-socket.ts";
+import { createBatchedUpstreamTransport } from "../../src/transport/upstream-batched-socket.ts";
 
 function server() {
   const received: string[] = [];
@@ -69,7 +69,7 @@ function events() {
 test("a burst goes out as separate messages, in order, through backpressure and drain", async () => {
   const s = server();
   const e = events();
-  const socket = createBunUpstreamTransport({ highWaterBytes: 16 * 1024 })(s.url, e.handlers);
+  const socket = createBatchedUpstreamTransport({ highWaterBytes: 16 * 1024 })(s.url, e.handlers);
   await e.opened;
   const frames = Array.from({ length: 5000 }, (_, i) =>
     JSON.stringify({ type: "taskOutput", n: i, pad: "x".repeat(200) }),
@@ -92,7 +92,7 @@ test("a burst goes out as separate messages, in order, through backpressure and 
 test("the server's close frame ends the socket once, with its code", async () => {
   const s = server();
   const e = events();
-  const socket = createBunUpstreamTransport()(s.url, e.handlers);
+  const socket = createBatchedUpstreamTransport()(s.url, e.handlers);
   await e.opened;
   socket.send("close me");
   expect(await e.closed).toEqual({ code: 4000, reason: "asked to" });
@@ -105,7 +105,7 @@ test("a refused connection reports an error, then a close", async () => {
   const url = s.url;
   s.srv.stop(true);
   const e = events();
-  createBunUpstreamTransport()(url, e.handlers);
+  createBatchedUpstreamTransport()(url, e.handlers);
   expect((await e.closed).code).toBe(1006);
   expect(e.log.some((l) => l.startsWith("error:"))).toBe(true);
 });
@@ -113,7 +113,7 @@ test("a refused connection reports an error, then a close", async () => {
 test("a server that is not a WebSocket server fails the handshake", async () => {
   const http = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("plain") });
   const e = events();
-  createBunUpstreamTransport()(`ws://127.0.0.1:${http.port}/ws/daemon`, e.handlers);
+  createBatchedUpstreamTransport()(`ws://127.0.0.1:${http.port}/ws/daemon`, e.handlers);
   expect((await e.closed).code).toBe(1006);
   expect(e.log.join()).toContain("handshake failed");
   http.stop(true);

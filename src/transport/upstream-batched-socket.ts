@@ -1,6 +1,8 @@
 /**
- * The upstream link's socket: a WebSocket client over Bun.connect (TCP or
- * TLS) with the framing of ws-client-codec.ts. Frames sent during one
+ * The upstream link's socket with MAKIMA_RELAY_UPSTREAM_BATCH_WRITES: a
+ * WebSocket client over Bun.connect (TCP or TLS) with the framing of
+ * ws-client-codec.ts, because Bun's WebSocket client (the default,
+ * upstream-websocket.ts) has no cork and writes every frame separately. Frames sent during one
  * event-loop turn leave in one write at the end of the turn (each is still
  * its own WebSocket frame on the wire), and backpressure is the socket's own:
  * what the kernel did not take waits for the drain event.
@@ -18,7 +20,7 @@ import {
   readHandshake,
 } from "./ws-client-codec.ts";
 
-export interface UpstreamTransportOptions {
+export interface BatchedTransportOptions {
   /** PEM text of an extra CA to trust (private CA for wss://). */
   ca?: string | null;
   /** Above this many bytes waiting to be sent, a send reports backpressure. */
@@ -29,7 +31,9 @@ export interface UpstreamTransportOptions {
   schedule?: (fn: () => void) => void;
 }
 
-export function createBunUpstreamTransport(opts: UpstreamTransportOptions = {}): UpstreamTransport {
+export function createBatchedUpstreamTransport(
+  opts: BatchedTransportOptions = {},
+): UpstreamTransport {
   return (url, handlers) => new FramedSocket(new URL(url), handlers, opts);
 }
 
@@ -52,7 +56,7 @@ class FramedSocket implements UpstreamSocket {
   constructor(
     url: URL,
     private readonly handlers: UpstreamHandlers,
-    opts: UpstreamTransportOptions,
+    opts: BatchedTransportOptions,
   ) {
     this.highWater = opts.highWaterBytes ?? 1024 * 1024;
     this.reader = new FrameReader(opts.maxMessageBytes ?? 64 * 1024 * 1024);
