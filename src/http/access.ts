@@ -6,7 +6,8 @@
  * - read (any other GET/HEAD, /swagger included): open, or with `protectReads`
  *   guarded like writes.
  * - write (every other method but OPTIONS): with an admin token, a matching
- *   `Authorization: Bearer` (else 401); without one, loopback peers only (else 403).
+ *   `Authorization: Bearer` (else 401); without one, loopback peers that
+ *   address the relay as localhost or a loopback address only (else 403).
  * - OPTIONS: CORS preflights, answered by the cors plugin before this guard.
  *
  * The peer address comes from the socket (`Bun.serve`'s `requestIP`), never
@@ -18,7 +19,7 @@ import { Elysia } from "elysia";
 import { createKeyCheck } from "../core/key-check.ts";
 import { ELYSIA_CONFIG } from "./config.ts";
 import { ForbiddenError, UnauthorizedError } from "./errors.ts";
-import { isLoopback } from "./loopback.ts";
+import { isLoopback, isLoopbackHost } from "./loopback.ts";
 
 export interface HttpSecurity {
   /** `MAKIMA_RELAY_ADMIN_TOKEN`; null: guarded routes answer loopback peers only. */
@@ -72,6 +73,13 @@ export function accessGuard(security: HttpSecurity, peerOf: (request: Request) =
     }
     if (!isLoopback(peerOf(request))) {
       throw new ForbiddenError(kind === "write" ? REMOTE_WRITE_REFUSED : REMOTE_READ_REFUSED);
+    }
+    // A loopback peer that names another site as Host is a browser tricked by DNS rebinding.
+    // Bun builds request.url from the Host header, so its host is what the caller asked for.
+    if (!isLoopbackHost(new URL(request.url).host)) {
+      throw new ForbiddenError(
+        "without MAKIMA_RELAY_ADMIN_TOKEN, guarded routes answer only requests addressed to localhost or a loopback address",
+      );
     }
   });
 }

@@ -43,3 +43,20 @@ function ipv6Groups(address: string): number[] | null {
       : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
   return groups.length === 8 && groups.every((g) => g >= 0 && g <= 0xffff) ? groups : null;
 }
+
+/**
+ * Does a Host header name this machine's loopback (localhost, *.localhost per
+ * RFC 6761 §6.3, or a loopback address, with or without a port)? A page on
+ * another site can make its own name resolve to 127.0.0.1 (DNS rebinding), so
+ * a loopback peer alone does not prove a local caller: the browser still
+ * sends that site's name as Host.
+ */
+export function isLoopbackHost(host: string | null): boolean {
+  if (!host) return false;
+  const name = host
+    .trim()
+    .toLowerCase()
+    .replace(/:\d+$/, "")
+    .replace(/^\[(.*)\]$/, "$1");
+  return name === "localhost" || name.endsWith(".localhost") || isLoopback(name);
+}

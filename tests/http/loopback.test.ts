@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { isLoopback } from "../../src/http/loopback.ts";
+import { isLoopback, isLoopbackHost } from "../../src/http/loopback.ts";
 
 describe("isLoopback", () => {
   test.each([
@@ -47,5 +47,25 @@ describe("isLoopback", () => {
     "127.0.0.1, 10.0.0.1",
   ])("%p is not loopback", (address) => {
     expect(isLoopback(address)).toBe(false);
+  });
+});
+
+describe("isLoopbackHost", () => {
+  test.each([
+    ["localhost", true],
+    ["localhost:8787", true],
+    ["LOCALHOST:1", true],
+    ["relay.localhost:8787", true],
+    ["127.0.0.1:8787", true],
+    ["127.9.9.9", true],
+    ["[::1]:8787", true],
+    ["evil.example", false],
+    ["evil.example:8787", false],
+    ["localhost.evil.example", false],
+    ["127.0.0.1.evil.example", false],
+    ["10.0.0.1:8787", false],
+    ["", false],
+  ])("%s → %p", (host, expected) => {
+    expect(isLoopbackHost(host)).toBe(expected);
   });
 });
