@@ -105,7 +105,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "bool",
     default: "false",
     group: "Upstream",
-    help: "write each event-loop turn's frames to the server in one write (own framing over a raw socket instead of Bun's WebSocket client; ~40 % less CPU per frame)",
+    help: "send each turn's frames upstream in one write (own framing instead of Bun's WebSocket client)",
   },
   {
     env: "MAKIMA_RELAY_DAEMON_KEYS",
