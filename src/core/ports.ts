@@ -63,8 +63,6 @@ export interface TaskStore {
     receivedAt: number;
   }): TaskRecord;
   markDispatched(taskId: string, daemonId: string, machineId: string, at: number): void;
-  /** Back to the queue (a spawn that could not be written to the daemon). */
-  markPending(taskId: string): void;
   markEnded(taskId: string, status: TaskStatus, at: number, error: string | null): void;
   setReportedStatus(taskId: string, status: string): void;
   /** Tasks that have not ended, pending ones in FIFO order. */

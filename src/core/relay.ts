@@ -120,7 +120,6 @@ export class Relay {
   setInboundPaused(paused: boolean): void {
     if (paused === this.inboundPaused) return;
     this.inboundPaused = paused;
-    this.stats.flowPauses += paused ? 1 : 0;
     const now = this.clock.now();
     for (const d of this.registry.all()) {
       if (paused) d.conn.pause?.();

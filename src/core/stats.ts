@@ -78,10 +78,6 @@ export class RelayStats {
   bytesFromServer = 0;
   dispatchedTotal = 0;
   rateLimitedFrames = 0;
-  /** Times daemon reads were paused because the upstream link was congested. */
-  flowPauses = 0;
-  /** Spawn received → written to a daemon, in ms, for the latest dispatches. */
-  readonly dispatchLatencies: number[] = [];
   readonly endedByStatus: Partial<Record<TaskStatus, number>> = {};
   /** Daemon frames forwarded upstream (socket or outbox), by type; bytes are UTF-8. */
   readonly daemonToServer = relayedCounts(DAEMON_TO_SERVER_TYPES);
@@ -141,8 +137,6 @@ export class RelayStats {
 
   dispatched(latencyMs: number): void {
     this.dispatchedTotal += 1;
-    this.dispatchLatencies.push(latencyMs);
-    if (this.dispatchLatencies.length > 1024) this.dispatchLatencies.splice(0, 512);
     this.dispatchLatency.observe(Math.max(0, latencyMs) / 1000);
   }
 

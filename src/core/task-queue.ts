@@ -3,7 +3,7 @@
  * so cancelling a queued task does not scan the queue.
  */
 export class TaskQueue {
-  private items = new Map<string, true>();
+  private readonly items = new Map<string, true>();
 
   get size(): number {
     return this.items.size;
@@ -11,11 +11,6 @@ export class TaskQueue {
 
   push(taskId: string): void {
     this.items.set(taskId, true);
-  }
-
-  /** Puts a task back at the head (its spawn could not be written). */
-  unshift(taskId: string): void {
-    this.items = new Map([[taskId, true], ...this.items]);
   }
 
   shift(): string | undefined {

@@ -108,7 +108,6 @@ export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions):
       [
         "savePending",
         "markDispatched",
-        "markPending",
         "markEnded",
         "setReportedStatus",
         "prune",

@@ -66,13 +66,6 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
     .where(eq(tasks.taskId, p("taskId")))
     .prepare();
 
-  // Keeps its seq: a spawn that failed to go out returns to its old place in line.
-  const requeueStmt = db
-    .update(tasks)
-    .set({ status: "pending", dispatchedTo: null, machineId: null, dispatchedAt: null })
-    .where(eq(tasks.taskId, p("taskId")))
-    .prepare();
-
   const endStmt = db
     .update(tasks)
     .set({ status: param("status"), completedAt: param("at"), error: param("error") })
@@ -196,10 +189,6 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
 
     markDispatched: (taskId, daemonId, machineId, at) => {
       dispatchStmt.run({ taskId, daemonId, machineId, at });
-    },
-
-    markPending: (taskId) => {
-      requeueStmt.run({ taskId });
     },
 
     markEnded: (taskId, status, at, error) => {

@@ -74,7 +74,7 @@ describe("TaskStore", () => {
     expect(dispatched).toMatchObject({ status: "dispatched", attempts: 1, seq: 1 });
   });
 
-  test("markDispatched, markPending, markEnded and setReportedStatus update the row", () => {
+  test("markDispatched, markEnded and setReportedStatus update the row", () => {
     using db = openStores();
     const { tasks } = db.stores;
     tasks.savePending(pending("a", 1));
@@ -85,14 +85,6 @@ describe("TaskStore", () => {
       machineId: "machine-1",
       dispatchedAt: 10,
     });
-    tasks.markPending("a");
-    expect(tasks.get("a")).toMatchObject({
-      status: "pending",
-      dispatchedTo: null,
-      machineId: null,
-      dispatchedAt: null,
-      seq: 1,
-    });
     tasks.setReportedStatus("a", "running");
     tasks.markEnded("a", "cancelled", 20, "by user");
     expect(tasks.get("a")).toMatchObject({
@@ -102,15 +94,6 @@ describe("TaskStore", () => {
       lastReportedStatus: "running",
     });
     expect(() => tasks.markEnded("a", "pending", 21, null)).toThrow(RangeError);
-  });
-
-  test("markPending keeps the task's place in the queue", () => {
-    using db = openStores();
-    const { tasks } = db.stores;
-    for (const id of ["a", "b", "c"]) tasks.savePending(pending(id, 1));
-    tasks.markDispatched("a", "d", "m", 2);
-    tasks.markPending("a");
-    expect(ids(tasks.loadActive())).toEqual(["a", "b", "c"]);
   });
 
   test("loadActive returns pending and dispatched tasks in FIFO order", () => {

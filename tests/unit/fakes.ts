@@ -270,15 +270,6 @@ export class MemoryTaskStore implements TaskStore {
     });
   }
 
-  markPending(taskId: string): void {
-    this.update(taskId, {
-      status: "pending",
-      dispatchedTo: null,
-      machineId: null,
-      dispatchedAt: null,
-    });
-  }
-
   markEnded(taskId: string, status: TaskStatus, at: number, error: string | null): void {
     if (isActive(status)) throw new RangeError(`markEnded with active status ${status}`);
     this.update(taskId, { status, completedAt: at, error });
