@@ -8,7 +8,7 @@ import type { Server } from "bun";
 import { type Config, upstreamProblem } from "./config/config.ts";
 import { type Clock, type Jitter, systemClock } from "./core/clock.ts";
 import { createKeyCheck } from "./core/key-check.ts";
-import type { Stores } from "./core/ports.ts";
+import type { StorageStatus, Stores } from "./core/ports.ts";
 import { Relay } from "./core/relay.ts";
 import { UpstreamLink, type UpstreamTransport } from "./core/upstream-link.ts";
 import { UpstreamOutbox } from "./core/upstream-outbox.ts";
@@ -19,7 +19,7 @@ import { createRelayMetrics, type RelayMetrics } from "./metrics/relay-metrics.t
 import { MAX_CAPACITY } from "./protocol/messages.ts";
 import { redactUrl } from "./protocol/url.ts";
 import { createStores, openDatabase } from "./store/database.ts";
-import { createTickBatch } from "./store/tick-batch.ts";
+import { createWriteBatch, sqliteTransactions } from "./store/write-batch.ts";
 import type { SocketData } from "./transport/daemon-socket.ts";
 import { startSocketServer } from "./transport/relay-socket-server.ts";
 import { createBatchedUpstreamTransport } from "./transport/upstream-batched-socket.ts";
@@ -70,9 +70,15 @@ export async function startRelayServer(
   const reportBug = (where: string, err: unknown): void =>
     log.log("error", "internal_error", { where, error: String(err), stack: (err as Error)?.stack });
   const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
-  const batch = createTickBatch(database.sqlite, (err) =>
-    log.log("error", "database_commit_failed", { error: String(err) }),
-  );
+  // Told when commits start or stop failing; the relay and the link stop reading meanwhile.
+  const storageListeners: Array<(status: StorageStatus) => void> = [];
+  const batch = createWriteBatch(sqliteTransactions(database.sqlite), {
+    clock,
+    onStatusChange: (status) => {
+      for (const listener of storageListeners) listener(status);
+    },
+    onBug: (err) => reportBug("database write", err),
+  });
   const stores = createStores(database.db, database.sqlite, {
     logKeep: config.logKeep,
     batch,
@@ -113,6 +119,7 @@ export async function startRelayServer(
       onDown: () => outbox?.onDown(),
       onDrain: () => outbox?.onDrain(),
       heartbeatTasks: () => relay?.tasks.heartbeatTasks() ?? [],
+      afterCommit: stores.afterCommit,
     },
     clock,
     overrides.jitter ?? Math.random,
@@ -150,9 +157,20 @@ export async function startRelayServer(
     log,
   );
   outbox.onFlowChange = (congested) => relay?.setInboundPaused(congested);
+  const liveRelay = relay;
+  storageListeners.push((status) => {
+    liveRelay.storageChanged(status);
+    link.setPaused(!status.ok);
+  });
   relay.start();
 
-  const metrics = createRelayMetrics({ relay, link, outbox, tasks: stores.tasks });
+  const metrics = createRelayMetrics({
+    relay,
+    link,
+    outbox,
+    tasks: stores.tasks,
+    storage: stores.storage,
+  });
   const app = createHttpApp(
     createHttpDeps({
       relay,
@@ -218,7 +236,6 @@ export async function startRelayServer(
   link.start();
 
   let stopping: Promise<void> | null = null;
-  const liveRelay = relay;
   return {
     port,
     url: `${config.tlsCert ? "https" : "http"}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
@@ -237,7 +254,13 @@ export async function startRelayServer(
         link.stop();
         await server.stop(true);
         log.connection("stopped", "Relay stopped");
-        batch.flush();
+        batch.stop();
+        if (!batch.flush()) {
+          log.log("error", "storage_unsaved_at_stop", {
+            detail: "commits still fail; the writes since the last commit are lost with this stop",
+            pendingWrites: batch.status.ok ? 0 : batch.status.pendingWrites,
+          });
+        }
         database.close();
       })();
       return stopping;

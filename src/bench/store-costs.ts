@@ -10,8 +10,10 @@
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { systemClock } from "../core/clock.ts";
 import type { Stores } from "../core/ports.ts";
 import { createStores, openDatabase } from "../store/database.ts";
+import { createWriteBatch, sqliteTransactions, type WriteBatch } from "../store/write-batch.ts";
 import { clockTicks, cpuTimeMs } from "./proc.ts";
 
 const TASKS = 5_000;
@@ -21,6 +23,7 @@ const HISTORY_KEEP = 100_000;
 /** Tasks ended between two prunes at ~20k tasks/s (the sweep runs once a second). */
 const BURST = 20_000;
 const SPAWN = JSON.stringify({ type: "spawnTask", taskId: "x", taskName: "bench task" });
+const OUTBOX_MAX = 64 * 1024 * 1024;
 const OUTPUT = JSON.stringify({ type: "taskOutput", taskId: "x", output: "x".repeat(200) });
 
 interface Row {
@@ -40,60 +43,73 @@ function measure(what: string, n: number, fn: () => void): Row {
   };
 }
 
-/** One task's lifecycle as the relay writes it: spawn, count, dispatch, end. */
-function lifecycle(stores: Stores, id: string, now: number): void {
+/** One task's lifecycle as the relay writes it: spawn (and count), dispatch, end; `between` runs after each write. */
+function lifecycle(stores: Stores, id: string, now: number, between: () => void = () => {}): void {
   stores.tasks.savePending({ taskId: id, taskName: "bench", spawnFrame: SPAWN, receivedAt: now });
-  stores.meta.increment("totalTasksProcessed");
+  between();
   stores.tasks.markDispatched(id, "daemon", "machine", now);
+  between();
   stores.tasks.markEnded(id, "completed", now, null);
+  between();
 }
 
-function grouped(stores: Stores, n: number, each: (i: number) => void): void {
+/** `GROUP` writes per commit, through a write batch flushed by hand (as the relay's turn does). */
+function grouped(batch: WriteBatch, n: number, each: (i: number) => void): void {
   for (let start = 0; start < n; start += GROUP) {
-    stores.transaction(() => {
-      for (let i = start; i < Math.min(n, start + GROUP); i++) each(i);
-    });
+    for (let i = start; i < Math.min(n, start + GROUP); i++) each(i);
+    batch.flush();
   }
 }
 
 function main(): void {
   const path = join(tmpdir(), `makima-relay-store-costs-${process.pid}.db`);
   const database = openDatabase(path);
-  const stores = createStores(database.db, database.sqlite, { logKeep: 200 });
+  // Never scheduled: every commit below is a flush by hand.
+  const batch = createWriteBatch(sqliteTransactions(database.sqlite), {
+    clock: systemClock,
+    schedule: () => {},
+  });
+  const batched = createStores(database.db, database.sqlite, { logKeep: 200, batch });
+  const commit = () => batch.flush();
   let next = 0;
   const id = () => `task-${next++}`;
   const rows: Row[] = [];
   try {
     rows.push(
-      measure("task lifecycle, one commit per write (4 writes)", TASKS, () => {
-        for (let i = 0; i < TASKS; i++) lifecycle(stores, id(), i);
+      measure("task lifecycle, one commit per write (3 writes)", TASKS, () => {
+        for (let i = 0; i < TASKS; i++) lifecycle(batched, id(), i, commit);
       }),
       measure(`task lifecycle, ${GROUP} tasks per commit`, TASKS, () => {
-        grouped(stores, TASKS, (i) => lifecycle(stores, id(), i));
+        grouped(batch, TASKS, (i) => lifecycle(batched, id(), i));
       }),
       measure("outbox append, one commit per frame", TASKS, () => {
-        for (let i = 0; i < TASKS; i++) stores.outbox.append(OUTPUT, false);
+        for (let i = 0; i < TASKS; i++) {
+          batched.outbox.append(OUTPUT, false, OUTBOX_MAX);
+          commit();
+        }
       }),
       measure(`outbox append, ${GROUP} frames per commit`, TASKS, () => {
-        grouped(stores, TASKS, () => stores.outbox.append(OUTPUT, false));
+        grouped(batch, TASKS, () => batched.outbox.append(OUTPUT, false, OUTBOX_MAX));
       }),
     );
     // Fill the history to its default limit, then time the prune the relay runs every 1000 ends.
     const keep = HISTORY_KEEP.toLocaleString("en-US");
-    grouped(stores, HISTORY_KEEP + 1000 - next, (i) => lifecycle(stores, id(), i));
+    grouped(batch, HISTORY_KEEP + 1000 - next, (i) => lifecycle(batched, id(), i));
     rows.push(
       measure(`prune of 1,000 rows at ${keep} ended tasks (one call)`, 1, () => {
-        stores.tasks.prune(HISTORY_KEEP);
+        batched.tasks.prune(HISTORY_KEEP);
+        commit();
       }),
     );
     // The relay prunes from its sweep, at most once a second: at 20k tasks/s a call deletes 20k rows.
-    grouped(stores, BURST, (i) => lifecycle(stores, id(), i));
+    grouped(batch, BURST, (i) => lifecycle(batched, id(), i));
     rows.push(
       measure(
         `prune of ${BURST.toLocaleString("en-US")} rows at ${keep} ended tasks (one call)`,
         1,
         () => {
-          stores.tasks.prune(HISTORY_KEEP);
+          batched.tasks.prune(HISTORY_KEEP);
+          commit();
         },
       ),
     );

@@ -103,7 +103,9 @@ export class DaemonAdmission {
       retired: false,
       // Child relays are exempt: their own daemons are limited at the child.
       limiter: relay ? null : new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
-      lastRateLimitNotice: 0,
+      throttle: null,
+      lastThrottleEnd: Number.NEGATIVE_INFINITY,
+      reading: true,
     });
     this.stores.afterCommit(() => conn.send(encodeAuthenticated(daemon.daemonId)));
     this.log.connection(

@@ -26,7 +26,12 @@ export interface Daemon {
   retired: boolean;
   /** Frame rate limit; null for child relays, whose daemons are limited at the child. */
   readonly limiter: TokenBucket | null;
-  lastRateLimitNotice: number;
+  /** Over its rate: its socket is not read until the bucket refills (timer). */
+  throttle: { timer: TimerHandle } | null;
+  /** When its last throttling ended: a new one soon after is the same episode. */
+  lastThrottleEnd: number;
+  /** Whether its socket is being read (see Relay.updateReading). */
+  reading: boolean;
 }
 
 interface Unauthenticated {

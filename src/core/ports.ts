@@ -55,13 +55,17 @@ export interface TaskQuery {
 
 export interface TaskStore {
   get(taskId: string): TaskRecord | null;
-  /** Inserts a new task or starts a new attempt of an ended one (attempts + 1). */
+  /**
+   * Inserts a new task or starts a new attempt of an ended one (attempts + 1,
+   * its old held commands dropped). A task id seen for the first time counts
+   * once in `totalReceived`.
+   */
   savePending(task: {
     taskId: string;
     taskName: string;
     spawnFrame: string;
     receivedAt: number;
-  }): TaskRecord;
+  }): void;
   markDispatched(taskId: string, daemonId: string, machineId: string, at: number): void;
   markEnded(taskId: string, status: TaskStatus, at: number, error: string | null): void;
   setReportedStatus(taskId: string, status: string): void;
@@ -69,15 +73,18 @@ export interface TaskStore {
   loadActive(): TaskRecord[];
   list(query: TaskQuery): { tasks: TaskRecord[]; total: number };
   countByStatus(): Record<TaskStatus, number>;
+  /** Distinct task ids ever received (a counter: pruning history does not lower it). */
+  totalReceived(): number;
   /**
    * Deletes the oldest ended tasks beyond `keep`, at most `maxRows` of them per
    * call (so a large backlog is pruned in steps, never in one long stall);
-   * never pending or dispatched ones. Returns how many went.
+   * never pending or dispatched ones. `pruned` hears how many went, once committed.
    */
-  prune(keep: number, maxRows?: number): number;
-  /** Commands held for a task that is queued or whose daemon is away. */
+  prune(keep: number, maxRows?: number, pruned?: (deleted: number) => void): void;
+  /** Commands held for a task that is queued or whose daemon is away, in arrival order. */
   holdCommand(taskId: string, frame: string): void;
-  takeHeldCommands(taskId: string): string[];
+  /** The held commands were delivered (or the task ended): forget them. */
+  dropHeldCommands(taskId: string): void;
   heldCommands(taskId: string): string[];
 }
 
@@ -88,18 +95,33 @@ export interface OutboxEntry {
   critical: boolean;
 }
 
-/** Durable, append-only queue of frames for the server. */
+/** What the outbox's size limit removed to make room, or refused. */
+export interface OutboxDrop {
+  frames: number;
+  bytes: number;
+  /** Bytes of the appended frame itself when it did not fit (full of critical frames), else 0. */
+  refused: number;
+}
+
+/** Durable, append-only queue of frames for the server, within a byte budget. */
 export interface OutboxStore {
-  append(frame: string, critical: boolean): void;
-  /** Oldest entries first. */
-  peek(limit: number): OutboxEntry[];
   /**
-   * Deletes every entry with id <= `id`. A caller that knows what those rows
-   * held (it just read them) passes it, saving the store a query.
+   * Appends a frame. Over `maxBytes`, the oldest non-critical frames are
+   * dropped first to make room; a non-critical frame that still does not fit
+   * is refused. `stored` is told once the append is committed, with what the
+   * limit dropped (null: nothing).
    */
-  deleteThrough(id: number, removed?: { frames: number; bytes: number }): void;
-  /** Deletes the oldest non-critical entries until `bytes` are freed; returns what went. */
-  dropOldestNonCritical(bytes: number): { frames: number; bytes: number };
+  append(
+    frame: string,
+    critical: boolean,
+    maxBytes: number,
+    stored?: (drop: OutboxDrop | null) => void,
+  ): void;
+  /** Committed entries with id > `afterId`, oldest first. */
+  peekAfter(afterId: number, limit: number): OutboxEntry[];
+  /** Deletes every entry with id <= `id` (they were sent). */
+  deleteThrough(id: number): void;
+  /** Committed frames and bytes. */
   stats(): { frames: number; bytes: number };
 }
 
@@ -116,12 +138,10 @@ export interface ConnectionLogStore {
   list(limit: number): ConnectionLogEntry[];
 }
 
-/** Small persistent key/value facts: machineId, counters. */
+/** Small persistent key/value facts: the machineId. */
 export interface MetaStore {
   get(key: string): string | null;
   set(key: string, value: string): void;
-  /** Adds `by` to a numeric value (0 if absent) and returns the new value. */
-  increment(key: string, by?: number): number;
 }
 
 export interface Stores {
@@ -129,16 +149,30 @@ export interface Stores {
   outbox: OutboxStore;
   connectionLog: ConnectionLogStore;
   meta: MetaStore;
-  /** Runs `fn` in one transaction (synchronous; never pass an async function). */
-  transaction<T>(fn: () => T): T;
   /**
-   * Runs `fn` once the writes made so far are committed: at once when no
-   * write batch is open, else right after the batch's COMMIT, in call order.
+   * Runs `fn` once the writes made so far are committed: at once when none is
+   * waiting, else right after the COMMIT that carries them, in call order.
    * Every frame the relay sends goes through here, so no peer ever hears of a
    * state (a dispatch, a completion) that a crash could still undo.
    */
   afterCommit(fn: () => void): void;
+  /** Whether commits succeed (docs/protocol.md "Storage failures"). */
+  storage(): StorageStatus;
 }
+
+/** Healthy, or failing since `since` with the last error, retried with backoff. */
+export type StorageStatus =
+  | { ok: true }
+  | {
+      ok: false;
+      /** SQLite result code, e.g. SQLITE_FULL, SQLITE_IOERR_WRITE, SQLITE_BUSY. */
+      code: string;
+      error: string;
+      since: number;
+      attempts: number;
+      /** Writes kept in memory, waiting for a commit that succeeds. */
+      pendingWrites: number;
+    };
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 

@@ -9,12 +9,15 @@ import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protoco
 import type { Clock, TimerHandle } from "./clock.ts";
 import { DaemonAdmission } from "./daemon-admission.ts";
 import { type Daemon, DaemonRegistry } from "./daemon-registry.ts";
-import type { DaemonConnection, EventLog, Stores } from "./ports.ts";
+import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.ts";
 import { RelayStats } from "./stats.ts";
+import { StorageAlarm } from "./storage-alarm.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
 
 /** Ended tasks deleted per sweep at most (history retention). */
 const PRUNE_STEP = 500;
+/** A throttling that starts this soon after the last one ended is the same episode (one log line). */
+const THROTTLE_EPISODE_GAP_MS = 1000;
 
 export interface RelayOptions {
   authTimeoutMs: number;
@@ -40,6 +43,9 @@ export class Relay {
   private sweepTimer: TimerHandle | null = null;
   /** Daemon sockets are not being read while the upstream link is congested. */
   private inboundPaused = false;
+  /** Nor while commits fail (docs/protocol.md "Storage failures"). */
+  private storageFailing = false;
+  private readonly alarm: StorageAlarm;
   private stopped = false;
   private endedSincePrune = 0;
   private pruneBacklog = true;
@@ -67,6 +73,7 @@ export class Relay {
       log,
       (daemon, previous) => this.admitted(daemon, previous),
     );
+    this.alarm = new StorageAlarm(clock, log);
   }
 
   start(): void {
@@ -81,7 +88,9 @@ export class Relay {
   readiness(): string[] {
     const reasons: string[] = [];
     if (this.stopped) reasons.push("shutting down");
-    if (!this.canAcceptConnection()) reasons.push("too many connections awaiting authentication");
+    if (this.storageFailing) reasons.push("storage");
+    if (this.registry.unauthenticatedCount >= this.opts.maxUnauthenticated)
+      reasons.push("too many connections awaiting authentication");
     return reasons;
   }
 
@@ -94,6 +103,7 @@ export class Relay {
     for (const conn of this.registry.unauthenticatedConnections())
       conn.close(CloseCode.goingAway, "relay shutting down");
     for (const d of this.registry.list()) {
+      this.endThrottle(d);
       d.retired = true;
       this.registry.changed(d);
       d.conn.close(CloseCode.goingAway, "relay shutting down");
@@ -107,27 +117,50 @@ export class Relay {
     this.stores.afterCommit(() => conn.send(text));
   }
 
-  /** Room for one more socket awaiting authenticate? (Beyond it, upgrades get 503.) */
-  canAcceptConnection(): boolean {
-    return this.registry.unauthenticatedCount < this.opts.maxUnauthenticated;
+  /**
+   * Why a new daemon socket is refused (the upgrade gets 503), or null when it
+   * is welcome: at the cap of sockets awaiting authenticate, or while commits
+   * fail (an admission could not be kept).
+   */
+  connectionRefusal(): string | null {
+    if (this.storageFailing) return "the relay cannot write to its database; retry later";
+    if (this.registry.unauthenticatedCount >= this.opts.maxUnauthenticated)
+      return "too many connections awaiting authentication; retry later";
+    return null;
   }
 
   /**
    * Flow control from the upstream side: pause reading every daemon while the
-   * server cannot keep up, resume when it has. Liveness restarts on resume:
-   * a paused daemon could not be heard.
+   * server cannot keep up, resume when it has.
    */
   setInboundPaused(paused: boolean): void {
     if (paused === this.inboundPaused) return;
     this.inboundPaused = paused;
-    const now = this.clock.now();
-    for (const d of this.registry.all()) {
-      if (paused) d.conn.pause?.();
-      else {
-        d.lastSeen = now;
-        d.conn.resume?.();
-      }
-    }
+    for (const d of this.registry.all()) this.updateReading(d);
+  }
+
+  /** Commits failing or healthy again: stop or resume reading daemons, and say so. */
+  storageChanged(status: StorageStatus): void {
+    if (!status.ok) this.stats.failedCommits += 1;
+    this.alarm.update(status);
+    if (status.ok === !this.storageFailing) return;
+    this.storageFailing = !status.ok;
+    for (const d of this.registry.all()) this.updateReading(d);
+  }
+
+  /**
+   * The one place that pauses or resumes a daemon's socket: it is read unless
+   * the upstream is congested, commits fail, or the daemon is over its rate.
+   * Liveness restarts on resume: a paused daemon could not be heard.
+   */
+  private updateReading(d: Daemon): void {
+    const read = !this.inboundPaused && !this.storageFailing && d.throttle === null;
+    if (read === d.reading) return;
+    d.reading = read;
+    if (read) {
+      d.lastSeen = this.clock.now();
+      d.conn.resume?.();
+    } else d.conn.pause?.();
   }
 
   daemonOpened(conn: DaemonConnection): void {
@@ -142,10 +175,8 @@ export class Relay {
     }
     const now = this.clock.now();
     daemon.lastSeen = now;
-    if (daemon.limiter && !daemon.limiter.take(now)) {
-      this.rateLimited(daemon, now);
-      return;
-    }
+    // Over the rate the frame is still handled; reading stops until the bucket refills.
+    if (daemon.limiter?.take(now) && daemon.throttle === null) this.startThrottle(daemon, now);
     this.stats.frameFromDaemon(text.length);
     const parsed = parseDaemonFrame(text);
     if (!parsed.ok) {
@@ -166,6 +197,7 @@ export class Relay {
     this.admission.closed(conn);
     const daemon = this.registry.remove(conn.id);
     if (!daemon) return;
+    this.endThrottle(daemon);
     this.log.connection(
       "downstream_disconnect",
       `Daemon ${daemon.hostname} (${daemon.daemonId}) disconnected: code=${code} reason=${reason || "-"}`,
@@ -191,23 +223,43 @@ export class Relay {
     this.tasks.dispatchQueued();
   }
 
-  /** One rateLimited error a second at most: the error replies must not become a flood of their own. */
-  private rateLimited(daemon: Daemon, now: number): void {
-    this.stats.rateLimitedFrames += 1;
-    if (now - daemon.lastRateLimitNotice < 1000) return;
-    daemon.lastRateLimitNotice = now;
-    this.reply(
-      daemon.conn,
-      encodeError(
-        "rateLimited",
-        `more than ${this.opts.daemonRate} frames/s; frames are being dropped`,
-      ),
-    );
-    this.log.connection(
-      "rate_limited",
-      `Daemon ${daemon.hostname} (${daemon.daemonId}) exceeded the frame rate`,
-      "warn",
-    );
+  /** Over its rate: stop reading the socket (TCP pushes back on the daemon) until tokens refill. */
+  private startThrottle(daemon: Daemon, now: number): void {
+    const limiter = daemon.limiter as NonNullable<Daemon["limiter"]>;
+    daemon.throttle = {
+      timer: this.clock.setTimeout(() => this.checkThrottle(daemon), limiter.resumeIn(now)),
+    };
+    this.stats.throttledNow += 1;
+    if (now - daemon.lastThrottleEnd > THROTTLE_EPISODE_GAP_MS) {
+      this.stats.throttleEpisodes += 1;
+      this.log.connection(
+        "daemon_throttled",
+        `Daemon ${daemon.hostname} (${daemon.daemonId}) is over ${this.opts.daemonRate} frames/s: reading it more slowly (nothing is dropped)`,
+        "warn",
+      );
+    }
+    this.updateReading(daemon);
+  }
+
+  /** The throttle's timer: frames read meanwhile may have deepened the debt. */
+  private checkThrottle(daemon: Daemon): void {
+    if (daemon.throttle === null || !daemon.limiter) return;
+    const now = this.clock.now();
+    const wait = daemon.limiter.resumeIn(now);
+    if (wait > 0) {
+      daemon.throttle.timer = this.clock.setTimeout(() => this.checkThrottle(daemon), wait);
+      return;
+    }
+    this.endThrottle(daemon);
+    this.updateReading(daemon);
+  }
+
+  private endThrottle(daemon: Daemon): void {
+    if (daemon.throttle === null) return;
+    this.clock.clearTimeout(daemon.throttle.timer);
+    daemon.throttle = null;
+    daemon.lastThrottleEnd = this.clock.now();
+    this.stats.throttledNow -= 1;
   }
 
   private handleFrame(daemon: Daemon, frame: DaemonFrame, text: string): void {
@@ -217,7 +269,7 @@ export class Relay {
         return;
       case "heartbeat":
         daemon.lastHeartbeat = this.clock.now();
-        if (daemon.reconcile) this.tasks.reconcile(daemon, frame.activeTasks);
+        this.tasks.heartbeat(daemon, frame.activeTasks);
         return;
       case "capacityUpdate":
         this.registry.setCapacity(daemon, frame.capacity);
@@ -255,7 +307,7 @@ export class Relay {
 
   /** A daemon passed authentication: give it its machine's tasks and work. */
   private admitted(daemon: Daemon, previous: Daemon | undefined): void {
-    if (this.inboundPaused) daemon.conn.pause?.();
+    this.updateReading(daemon);
     this.tasks.attach(daemon, previous);
     this.capacityChanged();
     this.tasks.dispatchQueued();
@@ -303,12 +355,14 @@ export class Relay {
     }, every);
   }
 
-  /** Closes silent daemons (4408) and prunes history now and then. */
+  /**
+   * Closes silent daemons (4408) and prunes history now and then. A daemon
+   * whose socket is not being read (congestion, storage, its own throttle)
+   * cannot be heard, so it is never silent: its clock restarts on resume.
+   */
   sweep(): void {
     const deadline = this.clock.now() - this.opts.daemonTimeoutMs;
-    const silent = this.inboundPaused
-      ? []
-      : this.registry.list().filter((d) => d.lastSeen < deadline);
+    const silent = this.registry.list().filter((d) => d.reading && d.lastSeen < deadline);
     for (const d of silent) {
       this.log.connection(
         "daemon_silent",
@@ -329,9 +383,10 @@ export class Relay {
   private pruneStep(): void {
     this.endedSincePrune = 0;
     const limit = PRUNE_STEP * 2;
-    const deleted = this.stores.tasks.prune(this.opts.historyKeep, limit);
-    this.pruneBacklog = deleted === limit;
-    if (deleted > 0)
-      this.log.log("debug", "history_pruned", { deleted, keep: this.opts.historyKeep });
+    this.stores.tasks.prune(this.opts.historyKeep, limit, (deleted) => {
+      this.pruneBacklog = deleted === limit;
+      if (deleted > 0)
+        this.log.log("debug", "history_pruned", { deleted, keep: this.opts.historyKeep });
+    });
   }
 }

@@ -77,7 +77,12 @@ export class RelayStats {
   framesFromServer = 0;
   bytesFromServer = 0;
   dispatchedTotal = 0;
-  rateLimitedFrames = 0;
+  /** Throttling episodes since start (docs/protocol.md "Rate limit"). */
+  throttleEpisodes = 0;
+  /** Daemons whose sockets are paused by their own rate limit right now. */
+  throttledNow = 0;
+  /** Commit attempts that failed (docs/protocol.md "Storage failures"), since start. */
+  failedCommits = 0;
   readonly endedByStatus: Partial<Record<TaskStatus, number>> = {};
   /** Daemon frames forwarded upstream (socket or outbox), by type; bytes are UTF-8. */
   readonly daemonToServer = relayedCounts(DAEMON_TO_SERVER_TYPES);

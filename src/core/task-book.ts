@@ -17,8 +17,12 @@ interface ActiveTask {
   status: "pending" | "dispatched";
   machineId: string | null;
   readonly receivedAt: number;
-  /** Commands are waiting in the store for this task. */
-  hasHeld: boolean;
+  /** Commands waiting for this task to reach a daemon, in order (also in the store). */
+  held: string[];
+  /** Its spawnTask has been written to a daemon socket (reconciliation counts from then). */
+  spawnSent: boolean;
+  /** Consecutive accepted heartbeats of its daemon that did not list it. */
+  misses: number;
 }
 
 interface AbsentMachine {
@@ -72,14 +76,15 @@ export class TaskBook {
   restore(): void {
     const byMachine = new Map<string, Set<string>>();
     for (const t of this.stores.tasks.loadActive()) {
-      const held = this.stores.tasks.heldCommands(t.taskId).length > 0;
       this.tasks.set(t.taskId, {
         taskId: t.taskId,
         spawnFrame: t.spawnFrame,
         status: t.status === "dispatched" ? "dispatched" : "pending",
         machineId: t.machineId,
         receivedAt: t.receivedAt,
-        hasHeld: held,
+        held: this.stores.tasks.heldCommands(t.taskId),
+        spawnSent: t.status === "dispatched",
+        misses: 0,
       });
       if (t.status === "dispatched" && t.machineId) {
         const set = byMachine.get(t.machineId) ?? new Set<string>();
@@ -113,20 +118,16 @@ export class TaskBook {
       return;
     }
     const receivedAt = this.clock.now();
-    const record = this.stores.tasks.savePending({
-      taskId,
-      taskName,
-      spawnFrame: frame,
-      receivedAt,
-    });
-    if (record.attempts === 1) this.stores.meta.increment("totalTasksProcessed");
+    this.stores.tasks.savePending({ taskId, taskName, spawnFrame: frame, receivedAt });
     this.tasks.set(taskId, {
       taskId,
       spawnFrame: frame,
       status: "pending",
       machineId: null,
       receivedAt,
-      hasHeld: false,
+      held: [],
+      spawnSent: false,
+      misses: 0,
     });
     this.queue.push(taskId);
     this.dispatchQueued();
@@ -148,7 +149,7 @@ export class TaskBook {
       return;
     }
     const holder = task.machineId ? this.registry.byMachineId(task.machineId) : undefined;
-    if (task.status === "dispatched" && holder && !task.hasHeld) {
+    if (task.status === "dispatched" && holder && task.held.length === 0) {
       this.sendTo(holder, frame, (result) => {
         if (result === "dropped") this.hold(task, frame);
       });
@@ -161,7 +162,7 @@ export class TaskBook {
   private hold(task: ActiveTask, frame: string): void {
     if (this.tasks.get(task.taskId) !== task) return;
     this.stores.tasks.holdCommand(task.taskId, frame);
-    task.hasHeld = true;
+    task.held.push(frame);
   }
 
   /** Every frame to a daemon leaves only after the writes behind it are committed. */
@@ -207,15 +208,17 @@ export class TaskBook {
       if (result === "dropped") {
         daemon.backpressured = true;
         this.registry.changed(daemon);
-      }
+      } else task.spawnSent = true;
     });
     this.deliverHeld(daemon, task);
   }
 
   private deliverHeld(daemon: Daemon, task: ActiveTask): void {
-    if (!task.hasHeld) return;
-    task.hasHeld = false;
-    for (const frame of this.stores.tasks.takeHeldCommands(task.taskId)) {
+    if (task.held.length === 0) return;
+    const frames = task.held;
+    task.held = [];
+    this.stores.tasks.dropHeldCommands(task.taskId);
+    for (const frame of frames) {
       // Dropped means the socket is closing: keep the command for the reattach, in order.
       this.sendTo(daemon, frame, (result) => {
         if (result === "dropped") this.hold(task, frame);
@@ -249,6 +252,7 @@ export class TaskBook {
       const task = this.tasks.get(id);
       if (task?.status !== "dispatched") continue;
       task.machineId = daemon.machineId;
+      task.misses = 0;
       daemon.tasks.add(id);
     }
     this.registry.changed(daemon);
@@ -274,17 +278,32 @@ export class TaskBook {
     this.dispatchQueued();
   }
 
-  /** The first heartbeat after (re)authentication settles the tasks held before it. */
-  reconcile(daemon: Daemon, listed: readonly string[]): void {
+  /**
+   * An accepted heartbeat (docs/protocol.md "Reconciliation"). The first one
+   * after (re)authentication settles the tasks held before it: any it does
+   * not list is lost. After that, a task whose spawnTask was sent and that is
+   * missing from two consecutive heartbeats was forgotten by the daemon: lost
+   * too. One omission alone can be a heartbeat crossing the spawnTask.
+   */
+  heartbeat(daemon: Daemon, listed: readonly string[]): void {
     const before = daemon.reconcile;
     daemon.reconcile = null;
-    if (!before) return;
+    if (daemon.tasks.size === 0) return;
     const present = new Set(listed);
-    for (const id of before) {
-      if (present.has(id) || !daemon.tasks.has(id)) continue;
-      daemon.tasks.delete(id);
+    const lost: [ActiveTask, string][] = [];
+    for (const id of daemon.tasks) {
       const task = this.tasks.get(id);
-      if (task) this.lose(task, "not listed in the daemon's first heartbeat after reconnecting");
+      if (!task) continue;
+      if (present.has(id)) task.misses = 0;
+      else if (before?.has(id))
+        lost.push([task, "not listed in the daemon's first heartbeat after reconnecting"]);
+      else if (task.spawnSent && ++task.misses >= 2)
+        lost.push([task, "missing from two consecutive heartbeats of its daemon"]);
+    }
+    if (lost.length === 0) return;
+    for (const [task, why] of lost) {
+      daemon.tasks.delete(task.taskId);
+      this.lose(task, why);
     }
     this.registry.changed(daemon);
     this.dispatchQueued();
@@ -315,7 +334,7 @@ export class TaskBook {
 
   private end(task: ActiveTask, status: TaskStatus, error: string | null): void {
     this.tasks.delete(task.taskId);
-    if (task.hasHeld) this.stores.tasks.takeHeldCommands(task.taskId);
+    if (task.held.length > 0) this.stores.tasks.dropHeldCommands(task.taskId);
     this.stores.tasks.markEnded(task.taskId, status, this.clock.now(), error);
     this.events.ended(status);
   }

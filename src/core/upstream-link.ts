@@ -22,6 +22,9 @@ export interface UpstreamSocket {
   terminate(): void;
   /** Bytes written but not yet sent (for a clean shutdown). */
   bufferedAmount?(): number;
+  /** Stop / start reading from the server (the server sees TCP backpressure). */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface UpstreamHandlers {
@@ -59,6 +62,11 @@ export interface UpstreamEvents {
   onDown(): void;
   onDrain(): void;
   heartbeatTasks(): string[];
+  /**
+   * Runs `fn` once the relay's writes so far are committed (Stores.afterCommit):
+   * the heartbeat lists tasks, and names none the database could still forget.
+   */
+  afterCommit?(fn: () => void): void;
 }
 
 export class UpstreamLink {
@@ -73,6 +81,9 @@ export class UpstreamLink {
   lastHeartbeatAt: number | null = null;
   /** Total reconnects scheduled since start (for metrics). */
   reconnectsTotal = 0;
+  /** Not reading the server (commits fail); applies to every socket until lifted. */
+  private paused = false;
+  private heartbeatWaiting = false;
 
   constructor(
     private readonly opts: UpstreamLinkOptions,
@@ -166,6 +177,14 @@ export class UpstreamLink {
     return this.socket.send(text);
   }
 
+  /** Stops or resumes reading the server (docs/protocol.md "Storage failures"). */
+  setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (paused) this.socket?.pause?.();
+    else this.socket?.resume?.();
+  }
+
   private connect(): void {
     const url = this.opts.url as string;
     this.current = { kind: "connecting", since: this.clock.now() };
@@ -205,6 +224,7 @@ export class UpstreamLink {
     try {
       socket = this.transport(url, handlers);
       this.socket = socket;
+      if (this.paused) socket.pause?.();
     } catch (err) {
       this.log.connection("upstream_error", `Failed to connect: ${(err as Error).message}`, "warn");
       this.socket = null;
@@ -282,12 +302,22 @@ export class UpstreamLink {
     this.heartbeatTimer = this.clock.setTimeout(() => {
       this.heartbeatTimer = null;
       if (this.current.kind !== "open" || !this.socket) return;
-      // Sent straight to the socket, never through the outbox: a stale heartbeat means nothing.
-      this.socket.send(encodeHeartbeat(this.events.heartbeatTasks()));
-      this.lastHeartbeatAt = this.clock.now();
       this.scheduleHeartbeat();
+      // At most one waits for a commit: while commits fail, heartbeats do not pile up.
+      if (this.heartbeatWaiting) return;
+      this.heartbeatWaiting = true;
+      const afterCommit = this.events.afterCommit ?? ((fn: () => void) => fn());
+      afterCommit(this.sendHeartbeat);
     }, this.opts.heartbeatMs);
   }
+
+  /** Straight to the socket, never through the outbox: a stale heartbeat means nothing. */
+  private readonly sendHeartbeat = (): void => {
+    this.heartbeatWaiting = false;
+    if (this.current.kind !== "open" || !this.socket) return;
+    this.socket.send(encodeHeartbeat(this.events.heartbeatTasks()));
+    this.lastHeartbeatAt = this.clock.now();
+  };
 
   private clearTimers(): void {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);

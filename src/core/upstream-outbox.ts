@@ -5,7 +5,7 @@
  * which drains in order, before any newer frame, once the link is back.
  */
 import type { Clock } from "./clock.ts";
-import type { EventLog, OutboxStore, SendResult } from "./ports.ts";
+import type { EventLog, OutboxDrop, OutboxStore, SendResult } from "./ports.ts";
 
 export interface UpstreamSink {
   send(text: string): SendResult;
@@ -33,7 +33,12 @@ export class UpstreamOutbox {
    */
   onFlowChange: ((congested: boolean) => void) | null = null;
   private draining = false;
+  /** Frames for the server not sent yet: in the outbox, or appended and waiting for their commit. */
   private backlog: number;
+  /** Appends not committed yet: the rows a drain could not see. */
+  private unconfirmed = 0;
+  /** Highest outbox id sent; rows up to it are deleted by a write that may still be queued. */
+  private sentThrough = 0;
   readonly counters: OutboxCounters = { droppedFrames: 0, droppedBytes: 0 };
 
   constructor(
@@ -84,8 +89,9 @@ export class UpstreamOutbox {
     this.onFlowChange?.(congested);
   }
 
-  stats(): { frames: number; bytes: number } {
-    return this.store.stats();
+  /** What the outbox holds (committed), and how many frames wait to be sent in all. */
+  stats(): { frames: number; bytes: number; waiting: number } {
+    return { ...this.store.stats(), waiting: this.backlog };
   }
 
   onAuthenticated(): void {
@@ -97,7 +103,7 @@ export class UpstreamOutbox {
         `Sending ${this.backlog} frames held during the outage`,
       );
     }
-    this.drain();
+    this.afterCommit(this.drainSoon);
   }
 
   onDown(): void {
@@ -107,24 +113,27 @@ export class UpstreamOutbox {
 
   onDrain(): void {
     this.blocked = false;
-    this.drain();
+    this.afterCommit(this.drainSoon);
   }
 
   private append(text: string, critical: boolean): void {
-    const bytes = Buffer.byteLength(text);
-    const over = this.store.stats().bytes + bytes - this.maxBytes;
-    if (over > 0) {
-      const dropped = this.store.dropOldestNonCritical(over);
-      this.backlog -= dropped.frames;
-      this.noteDrop(dropped.frames, dropped.bytes, "outbox full: dropped oldest output frames");
-      if (!critical && this.store.stats().bytes + bytes > this.maxBytes) {
-        this.noteDrop(1, bytes, "outbox full of task results: dropped an output frame");
-        return;
-      }
-    }
-    this.store.append(text, critical);
     this.backlog += 1;
+    this.unconfirmed += 1;
+    this.store.append(text, critical, this.maxBytes, this.onStored);
   }
+
+  /** Told once per committed append, with what the size limit dropped, if anything. */
+  private readonly onStored = (drop: OutboxDrop | null): void => {
+    this.unconfirmed -= 1;
+    if (!drop) return;
+    this.backlog -= drop.frames;
+    this.noteDrop(drop.frames, drop.bytes, "outbox full: dropped oldest output frames");
+    if (drop.refused > 0) {
+      this.backlog -= 1;
+      this.noteDrop(1, drop.refused, "outbox full of task results: dropped an output frame");
+    }
+    this.updateFlow();
+  };
 
   private noteDrop(frames: number, bytes: number, why: string): void {
     if (frames === 0) return;
@@ -144,36 +153,41 @@ export class UpstreamOutbox {
    */
   private drain(): void {
     if (this.draining) return;
+    // Rows appended but not committed are invisible here: wait for their commit.
+    if (this.unconfirmed > 0) {
+      this.afterCommit(this.drainSoon);
+      return;
+    }
     this.draining = true;
     try {
       while (this.ready && !this.blocked && this.backlog > 0) {
-        const batch = this.store.peek(DRAIN_BATCH);
+        const batch = this.store.peekAfter(this.sentThrough, DRAIN_BATCH);
         if (batch.length === 0) {
+          // Nothing committed is left: a count that drifted (a write dropped as a bug) heals here.
           this.backlog = 0;
           break;
         }
         let lastSent = -1;
-        const sent = { frames: 0, bytes: 0 };
         for (const entry of batch) {
           const result = this.sink.send(entry.frame);
           if (result === "dropped") break;
           lastSent = entry.id;
-          sent.frames += 1;
-          sent.bytes += entry.bytes;
           this.backlog -= 1;
           if (result === "backpressure") {
             this.blocked = true;
             break;
           }
         }
-        if (lastSent >= 0) this.store.deleteThrough(lastSent, sent);
+        if (lastSent >= 0) {
+          this.sentThrough = lastSent;
+          this.store.deleteThrough(lastSent);
+        }
         if (lastSent < 0 || this.blocked) break;
         if (batch.length === DRAIN_BATCH && this.backlog > 0) {
-          this.clock.setTimeout(() => this.drain(), 0);
+          this.clock.setTimeout(() => this.afterCommit(this.drainSoon), 0);
           break;
         }
       }
-      if (this.backlog === 0 && this.ready) this.backlog = this.store.stats().frames;
     } finally {
       this.draining = false;
       this.updateFlow();

@@ -9,7 +9,7 @@ import type { Daemon } from "../core/daemon-registry.ts";
 import type {
   ConnectionLogEntry,
   ConnectionLogStore,
-  MetaStore,
+  StorageStatus,
   TaskQuery,
   TaskRecord,
   TaskStatus,
@@ -71,7 +71,8 @@ export interface RelayCounters {
   lostTasks: number;
   /** Distinct tasks ever received (stored counter; history pruning does not lower it). */
   totalTasksProcessed: number;
-  outbox: { frames: number; bytes: number; droppedFrames: number };
+  outbox: { frames: number; bytes: number; waiting: number; droppedFrames: number };
+  storage: StorageStatus;
 }
 
 /** The Prometheus exposition (src/metrics builds it); the HTTP layer only serves its text. */
@@ -140,9 +141,9 @@ export interface HttpSources {
   >;
   outbox: Pick<UpstreamOutbox, "stats" | "counters">;
   stores: {
-    tasks: Pick<TaskStore, "list" | "get">;
+    tasks: Pick<TaskStore, "list" | "get" | "totalReceived">;
     connectionLog: Pick<ConnectionLogStore, "list">;
-    meta: Pick<MetaStore, "get">;
+    storage(): StorageStatus;
   };
   clock: Pick<Clock, "now">;
   version: string;
@@ -174,19 +175,19 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
     }),
     counters: () => {
       const box = outbox.stats();
-      // The meta store keeps numbers as text; a missing or odd value reads as 0 rather than NaN.
-      const total = Number(stores.meta.get("totalTasksProcessed") ?? 0);
       return {
         connectedDaemons: relay.registry.size,
         activeTasks: relay.tasks.active,
         pendingTasks: relay.tasks.queued,
         lostTasks: relay.stats.lostTasks,
-        totalTasksProcessed: Number.isFinite(total) ? total : 0,
+        totalTasksProcessed: stores.tasks.totalReceived(),
         outbox: {
           frames: box.frames,
           bytes: box.bytes,
+          waiting: box.waiting,
           droppedFrames: outbox.counters.droppedFrames,
         },
+        storage: stores.storage(),
       };
     },
     notReadyBecause: () => {

@@ -36,6 +36,11 @@ export const StatusBody = t.Object({
     {
       frames: Int({ minimum: 0 }),
       bytes: Int({ minimum: 0 }),
+      waiting: Int({
+        minimum: 0,
+        description:
+          "Frames for the server not sent yet (in the outbox or waiting for their commit)",
+      }),
       droppedFrames: Int({
         minimum: 0,
         description: "Dropped because the outbox was full, since start",
@@ -47,6 +52,25 @@ export const StatusBody = t.Object({
   upstreamState: t.String({
     description: "unconfigured | idle | connecting | authenticating | open | backoff | stopped",
   }),
+  storage: t.Object(
+    {
+      ok: t.Boolean({ description: "Commits to the database succeed" }),
+      code: t.Union([t.String(), t.Null()], {
+        description: "SQLite result code of the last failure, e.g. SQLITE_FULL",
+      }),
+      error: t.Union([t.String(), t.Null()]),
+      since: IsoTime,
+      attempts: Int({ minimum: 0, description: "Commits tried since the failure began" }),
+      pendingWrites: Int({
+        minimum: 0,
+        description: "Writes kept in memory until a commit succeeds",
+      }),
+    },
+    {
+      description:
+        "While commits fail the relay reads neither daemons nor the server and retries with backoff; nothing accepted is lost",
+    },
+  ),
 });
 
 export const HealthBody = t.Object({
@@ -89,6 +113,16 @@ function statusBody(deps: HttpDeps) {
     outbox: c.outbox,
     lostTasks: c.lostTasks,
     upstreamState: up.state,
+    storage: c.storage.ok
+      ? { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 }
+      : {
+          ok: false,
+          code: c.storage.code,
+          error: c.storage.error,
+          since: isoOrNull(c.storage.since),
+          attempts: c.storage.attempts,
+          pendingWrites: c.storage.pendingWrites,
+        },
   };
 }
 
@@ -129,7 +163,7 @@ export function statusRoutes(deps: HttpDeps) {
         detail: {
           summary: "Readiness probe",
           description:
-            "200 when the relay can take daemons and work; 503 while it shuts down, while sockets awaiting authentication are at their cap, or when the outbox is over 90 % full. An unreachable Makima server does not make it unready: the relay still accepts daemons and keeps their work. Never needs a token.",
+            "200 when the relay can take daemons and work; 503 while it shuts down, while commits to its database fail (reason `storage`), while sockets awaiting authentication are at their cap, or when the outbox is over 90 % full. An unreachable Makima server does not make it unready: the relay still accepts daemons and keeps their work. Never needs a token.",
           tags: ["status"],
         },
       },

@@ -6,7 +6,7 @@
  * /metrics turns them into prom-client values when scraped.
  */
 import { Counter, Gauge, type LabelValues, Registry } from "prom-client";
-import { TASK_STATUSES, type TaskStore } from "../core/ports.ts";
+import { type StorageStatus, TASK_STATUSES, type TaskStore } from "../core/ports.ts";
 import { DAEMON_TO_SERVER_TYPES, type RelayStats, SERVER_TO_DAEMON_TYPES } from "../core/stats.ts";
 import type { TaskBook } from "../core/task-book.ts";
 import type { UpstreamLink } from "../core/upstream-link.ts";
@@ -26,7 +26,9 @@ export interface MetricsSources {
       RelayStats,
       | "endedByStatus"
       | "lostTasks"
-      | "rateLimitedFrames"
+      | "throttleEpisodes"
+      | "throttledNow"
+      | "failedCommits"
       | "daemonToServer"
       | "serverToDaemon"
       | "dispatchLatency"
@@ -36,6 +38,7 @@ export interface MetricsSources {
   link: Pick<UpstreamLink, "authenticated" | "reconnectsTotal">;
   outbox: Pick<UpstreamOutbox, "stats" | "counters">;
   tasks: Pick<TaskStore, "countByStatus">;
+  storage(): StorageStatus;
 }
 
 export interface RelayMetrics {
@@ -123,9 +126,30 @@ export function createRelayMetrics(src: MetricsSources): RelayMetrics {
     () => outbox.counters.droppedFrames,
   );
   m.counter(
-    "rate_limited_frames_total",
-    "Daemon frames dropped by the per-daemon rate limit, since start",
-    () => stats.rateLimitedFrames,
+    "daemon_throttle_episodes_total",
+    "Times a daemon went over its frame rate and was read more slowly (nothing is dropped), since start",
+    () => stats.throttleEpisodes,
+  );
+  m.gauge(
+    "daemons_throttled",
+    "Daemon connections not being read right now because they are over their frame rate",
+    () => stats.throttledNow,
+  );
+  m.gauge("storage_ok", "1 while commits to the database succeed, 0 while they fail", () =>
+    src.storage().ok ? 1 : 0,
+  );
+  m.gauge(
+    "storage_pending_writes",
+    "Writes kept in memory because commits fail (0 when storage is healthy)",
+    () => {
+      const s = src.storage();
+      return s.ok ? 0 : s.pendingWrites;
+    },
+  );
+  m.counter(
+    "storage_failed_commits_total",
+    "Commits to the database that failed (each is retried), since start",
+    () => stats.failedCommits,
   );
   new CoreHistogram({
     name: `${METRIC_PREFIX}dispatch_latency_seconds`,

@@ -8,12 +8,17 @@ import { desc, lte, sql } from "drizzle-orm";
 import type { ConnectionLogEntry, ConnectionLogStore } from "../core/ports.ts";
 import type { RelayDb } from "./database.ts";
 import { connectionLog } from "./schema.ts";
+import type { Writer } from "./write-batch.ts";
 
 export const LOG_PRUNE_EVERY = 64;
 
 const p = sql.placeholder;
 
-export function createConnectionLogStore(db: RelayDb, keep: number): ConnectionLogStore {
+export function createConnectionLogStore(
+  db: RelayDb,
+  keep: number,
+  writer: Writer,
+): ConnectionLogStore {
   if (!Number.isInteger(keep) || keep < 0) {
     throw new RangeError(`logKeep must be a non-negative integer, got ${keep}`);
   }
@@ -45,13 +50,14 @@ export function createConnectionLogStore(db: RelayDb, keep: number): ConnectionL
 
   let sincePrune = 0;
   return {
-    insert: (event, timestamp, details) => {
-      const row = insertStmt.get({ event, timestamp, details });
-      if (++sincePrune >= LOG_PRUNE_EVERY && row !== undefined) {
-        sincePrune = 0;
-        pruneBelow(row.id);
-      }
-    },
+    insert: (event, timestamp, details) =>
+      writer.write(() => {
+        const row = insertStmt.get({ event, timestamp, details });
+        if (++sincePrune >= LOG_PRUNE_EVERY && row !== undefined) {
+          sincePrune = 0;
+          pruneBelow(row.id);
+        }
+      }),
     list: (limit): ConnectionLogEntry[] =>
       listStmt.all({ limit: Math.max(0, Math.min(Math.trunc(limit), keep)) }),
   };

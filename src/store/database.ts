@@ -14,8 +14,8 @@ import { runMigrations } from "./migrations.ts";
 import { createOutboxStore } from "./outbox-store.ts";
 import * as schema from "./schema.ts";
 import { createTaskStore } from "./task-store.ts";
-import type { TickBatch } from "./tick-batch.ts";
 import { createTransactor } from "./transaction.ts";
+import { createImmediateWriter, type WriteBatch, type Writer } from "./write-batch.ts";
 
 export type RelayDb = BunSQLiteDatabase<typeof schema>;
 
@@ -49,7 +49,10 @@ export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabas
   sqlite.run("PRAGMA journal_mode = WAL");
   // NORMAL in WAL mode: durable across process crashes; only an OS crash can lose the last commits.
   sqlite.run(`PRAGMA synchronous = ${opts.synchronous === "full" ? "FULL" : "NORMAL"}`);
-  sqlite.run("PRAGMA busy_timeout = 5000");
+  // Short: the relay is the only writer of its file, and a commit that waits on
+  // someone else's lock blocks the event loop. Past it the commit fails and is
+  // retried with backoff while the relay reports a storage problem.
+  sqlite.run("PRAGMA busy_timeout = 250");
   // Off by default in SQLite; held_commands' ON DELETE CASCADE depends on it.
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle({ client: sqlite, schema });
@@ -76,58 +79,26 @@ export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabas
 export interface StoreOptions {
   /** How many connection-log rows to keep (the newest). */
   logKeep: number;
-  /** The write batch (see tick-batch.ts); without one, writes autocommit and `afterCommit` runs at once. */
-  batch?: Pick<TickBatch, "beforeWrite" | "afterCommit">;
-}
-
-/** Every write method calls `before` first, so the turn's batch opens on its first write. */
-function hookWrites<T extends object>(
-  store: T,
-  methods: readonly (keyof T)[],
-  before?: () => void,
-): T {
-  if (!before) return store;
-  const hooked = { ...store };
-  for (const name of methods) {
-    const method = store[name] as (...args: unknown[]) => unknown;
-    (hooked as Record<keyof T, unknown>)[name] = (...args: unknown[]) => {
-      before();
-      return method.apply(store, args);
-    };
-  }
-  return hooked;
+  /**
+   * The write batch (write-batch.ts). Without one, each write is its own
+   * transaction and `afterCommit` runs at once.
+   */
+  batch?: WriteBatch;
 }
 
 export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions): Stores {
   const transaction = createTransactor(sqlite);
-  const outbox = createOutboxStore(db, transaction);
-  const before = opts.batch?.beforeWrite;
+  const writer: Writer = opts.batch ?? createImmediateWriter(sqlite);
+  const onRollback = opts.batch ? opts.batch.onRollback : () => {};
+  const batch = opts.batch;
   return {
-    tasks: hookWrites(
-      createTaskStore(db, transaction),
-      [
-        "savePending",
-        "markDispatched",
-        "markEnded",
-        "setReportedStatus",
-        "prune",
-        "holdCommand",
-        "takeHeldCommands",
-      ],
-      before,
-    ),
-    outbox: hookWrites(outbox, ["append", "deleteThrough", "dropOldestNonCritical"], before),
-    connectionLog: hookWrites(createConnectionLogStore(db, opts.logKeep), ["insert"], before),
-    meta: hookWrites(createMetaStore(db), ["set", "increment"], before),
-    afterCommit: opts.batch?.afterCommit ?? ((fn) => fn()),
-    transaction<T>(fn: () => T): T {
-      try {
-        return transaction(fn);
-      } catch (error) {
-        // The rollback undid rows whose sizes the outbox already counted in memory.
-        outbox.reloadStats();
-        throw error;
-      }
-    },
+    tasks: createTaskStore(db, transaction, writer, onRollback),
+    outbox: createOutboxStore(db, writer, onRollback),
+    connectionLog: createConnectionLogStore(db, opts.logKeep, writer),
+    meta: createMetaStore(db, writer),
+    afterCommit: batch ? batch.afterCommit : (fn) => fn(),
+    storage: batch ? () => batch.status : () => HEALTHY,
   };
 }
+
+const HEALTHY = { ok: true } as const;

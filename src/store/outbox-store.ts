@@ -1,30 +1,37 @@
 /**
- * Durable FIFO of frames for the server. stats() is read on every append by the
- * caller's size policy, so frames/bytes live in memory: counted once at open,
- * then moved by exactly what each statement added or removed.
+ * Durable FIFO of frames for the server, within a byte budget. The size policy
+ * runs where the rows are, as part of the append, so it always sees the rows
+ * the database will hold. frames/bytes live in memory: counted at open and
+ * after a rollback, then moved by exactly what each applied statement added
+ * or removed.
  */
 import { and, asc, count, eq, gt, lte, sql, sum } from "drizzle-orm";
-import type { OutboxEntry, OutboxStore } from "../core/ports.ts";
+import type { OutboxDrop, OutboxEntry, OutboxStore } from "../core/ports.ts";
 import type { RelayDb } from "./database.ts";
 import { outbox } from "./schema.ts";
-import type { Transactor } from "./transaction.ts";
+import type { Writer } from "./write-batch.ts";
 
 /** Rows read per step while choosing what to drop; a drop usually needs only a few. */
 const DROP_SCAN_BATCH = 256;
 
-export interface OutboxStoreImpl extends OutboxStore {
-  /** Recounts from the table, after a rollback undid rows the counters included. */
-  reloadStats(): void;
-}
-
 const p = sql.placeholder;
 
-export function createOutboxStore(db: RelayDb, transaction: Transactor): OutboxStoreImpl {
+export function createOutboxStore(
+  db: RelayDb,
+  writer: Writer,
+  onRollback: (reload: () => void) => void,
+): OutboxStore {
   const appendStmt = db
     .insert(outbox)
     .values({ frame: p("frame"), bytes: p("bytes"), critical: p("critical") })
     .prepare();
-  const peekStmt = db.select().from(outbox).orderBy(asc(outbox.id)).limit(p("limit")).prepare();
+  const peekStmt = db
+    .select()
+    .from(outbox)
+    .where(gt(outbox.id, p("after")))
+    .orderBy(asc(outbox.id))
+    .limit(p("limit"))
+    .prepare();
   const statsStmt = db
     .select({ frames: count(), bytes: sum(outbox.bytes).mapWith(Number) })
     .from(outbox)
@@ -52,15 +59,16 @@ export function createOutboxStore(db: RelayDb, transaction: Transactor): OutboxS
     .prepare();
 
   const stats = { frames: 0, bytes: 0 };
-  const reloadStats = () => {
+  const reload = (): void => {
     const row = statsStmt.get();
     stats.frames = row?.frames ?? 0;
     stats.bytes = row?.bytes ?? 0;
   };
-  reloadStats();
+  reload();
+  onRollback(reload);
 
-  /** Picks the oldest non-critical rows whose sizes add up to `bytes`, then deletes them. */
-  const dropOldest = (bytes: number) => {
+  /** Deletes the oldest non-critical rows whose sizes add up to `bytes`. */
+  const dropOldest = (bytes: number): { frames: number; bytes: number } => {
     let frames = 0;
     let freed = 0;
     let lastId = 0;
@@ -75,45 +83,39 @@ export function createOutboxStore(db: RelayDb, transaction: Transactor): OutboxS
       if (batch.length < DROP_SCAN_BATCH) break;
     }
     if (frames > 0) dropThroughStmt.run({ id: lastId });
+    stats.frames -= frames;
+    stats.bytes -= freed;
     return { frames, bytes: freed };
   };
 
-  return {
-    append: (frame, critical) => {
-      const bytes = Buffer.byteLength(frame, "utf8");
+  const applyAppend = (frame: string, critical: boolean, maxBytes: number): OutboxDrop | null => {
+    const bytes = Buffer.byteLength(frame, "utf8");
+    const over = stats.bytes + bytes - maxBytes;
+    const dropped = over > 0 ? dropOldest(over) : { frames: 0, bytes: 0 };
+    // Critical frames are never refused: the budget yields for them.
+    const refused = !critical && stats.bytes + bytes > maxBytes;
+    if (!refused) {
       appendStmt.run({ frame, bytes, critical: critical ? 1 : 0 });
       stats.frames++;
       stats.bytes += bytes;
-    },
+    }
+    return dropped.frames > 0 || refused ? { ...dropped, refused: refused ? bytes : 0 } : null;
+  };
 
-    peek: (limit): OutboxEntry[] => peekStmt.all({ limit }),
+  return {
+    append: (frame, critical, maxBytes, stored) =>
+      writer.write(() => applyAppend(frame, critical, maxBytes), stored),
 
-    deleteThrough: (id, removed) => {
-      if (removed) {
+    peekAfter: (afterId, limit): OutboxEntry[] => peekStmt.all({ after: afterId, limit }),
+
+    deleteThrough: (id) =>
+      writer.write(() => {
+        const gone = statsThroughStmt.get({ id });
         deleteThroughStmt.run({ id });
-        stats.frames -= removed.frames;
-        stats.bytes -= removed.bytes;
-        return;
-      }
-      const gone = transaction(() => {
-        const row = statsThroughStmt.get({ id });
-        deleteThroughStmt.run({ id });
-        return row;
-      });
-      stats.frames -= gone?.frames ?? 0;
-      stats.bytes -= gone?.bytes ?? 0;
-    },
-
-    dropOldestNonCritical: (bytes) => {
-      if (!(bytes > 0)) return { frames: 0, bytes: 0 };
-      const dropped = transaction(() => dropOldest(bytes));
-      stats.frames -= dropped.frames;
-      stats.bytes -= dropped.bytes;
-      return dropped;
-    },
+        stats.frames -= gone?.frames ?? 0;
+        stats.bytes -= gone?.bytes ?? 0;
+      }),
 
     stats: () => ({ frames: stats.frames, bytes: stats.bytes }),
-
-    reloadStats,
   };
 }

@@ -1,18 +1,28 @@
 /**
  * Tasks and the commands held for them. Statements are prepared once with
  * placeholders and reused, so a call costs a bind and a step, never a SQL compile.
+ * Every change goes through the Writer (write-batch.ts); reads see what is committed.
  */
 import { and, asc, count, desc, eq, inArray, isNotNull, max, notInArray, sql } from "drizzle-orm";
 import { ACTIVE_STATUSES, type TaskQuery, type TaskStatus, type TaskStore } from "../core/ports.ts";
 import type { RelayDb } from "./database.ts";
-import { heldCommands, tasks } from "./schema.ts";
+import { heldCommands, meta, tasks } from "./schema.ts";
 import type { Transactor } from "./transaction.ts";
+import type { Writer } from "./write-batch.ts";
+
+/** The meta row counting distinct task ids ever received. */
+export const TOTAL_RECEIVED_KEY = "totalTasksProcessed";
 
 const p = sql.placeholder;
 /** update().set() takes SQL, not bare placeholders. */
 const param = (name: string) => sql`${p(name)}`;
 
-export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore {
+export function createTaskStore(
+  db: RelayDb,
+  transaction: Transactor,
+  writer: Writer,
+  onRollback: (reload: () => void) => void,
+): TaskStore {
   const getStmt = db
     .select()
     .from(tasks)
@@ -144,9 +154,30 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
     .from(tasks)
     .where(notInArray(tasks.status, [...ACTIVE_STATUSES]))
     .prepare();
-  // Read once at open; kept in step by every write below (one connection owns the file).
-  let nextSeq = (seqStmt.get()?.max ?? 0) + 1;
-  let endedRows = endedStmt.get()?.n ?? 0;
+  // Read at open and after a rollback; kept in step by every write applied below
+  // (one connection owns the file).
+  let nextSeq = 0;
+  let endedRows = 0;
+  const reload = (): void => {
+    nextSeq = (seqStmt.get()?.max ?? 0) + 1;
+    endedRows = endedStmt.get()?.n ?? 0;
+  };
+  reload();
+  onRollback(reload);
+
+  const totalGetStmt = db
+    .select({ value: meta.value })
+    .from(meta)
+    .where(eq(meta.key, TOTAL_RECEIVED_KEY))
+    .prepare();
+  const totalBumpStmt = db
+    .insert(meta)
+    .values({ key: TOTAL_RECEIVED_KEY, value: "1" })
+    .onConflictDoUpdate({
+      target: meta.key,
+      set: { value: sql`CAST(${meta.value} AS INTEGER) + 1` },
+    })
+    .prepare();
 
   const holdStmt = db
     .insert(heldCommands)
@@ -158,51 +189,47 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
     .where(eq(heldCommands.taskId, p("taskId")))
     .orderBy(asc(heldCommands.id))
     .prepare();
-  const takeStmt = db
-    .delete(heldCommands)
-    .where(eq(heldCommands.taskId, p("taskId")))
-    .returning({ id: heldCommands.id, frame: heldCommands.frame })
-    .prepare();
   const dropHeldStmt = db
     .delete(heldCommands)
     .where(eq(heldCommands.taskId, p("taskId")))
     .prepare();
 
+  /** A new task, or a new attempt of an ended one; an active duplicate changes nothing. */
+  const applySavePending = (task: Parameters<TaskStore["savePending"]>[0]): void => {
+    const row = upsertStmt.get({ ...task, seq: nextSeq });
+    if (row === undefined) return;
+    nextSeq += 1;
+    if (row.attempts === 1) {
+      totalBumpStmt.run();
+      return;
+    }
+    endedRows -= 1;
+    // Commands held for the previous attempt belong to a run that is over.
+    dropHeldStmt.run({ taskId: task.taskId });
+  };
+
   return {
     get: (taskId) => getStmt.get({ taskId }) ?? null,
 
-    savePending: (task) =>
-      transaction(() => {
-        const row = upsertStmt.get({ ...task, seq: nextSeq });
-        if (row !== undefined) nextSeq += 1;
-        if (row !== undefined && row.attempts > 1) endedRows -= 1;
-        if (row === undefined) {
-          const existing = getStmt.get({ taskId: task.taskId });
-          if (existing === undefined)
-            throw new Error(`task ${task.taskId} vanished in savePending`);
-          return existing;
-        }
-        // Commands held for the previous attempt belong to a run that is over.
-        if (row.attempts > 1) dropHeldStmt.run({ taskId: task.taskId });
-        return row;
-      }),
+    savePending: (task) => writer.write(() => applySavePending(task)),
 
-    markDispatched: (taskId, daemonId, machineId, at) => {
-      dispatchStmt.run({ taskId, daemonId, machineId, at });
-    },
+    markDispatched: (taskId, daemonId, machineId, at) =>
+      writer.write(() => dispatchStmt.run({ taskId, daemonId, machineId, at })),
 
     markEnded: (taskId, status, at, error) => {
       if (ACTIVE_STATUSES.includes(status)) {
         throw new RangeError(`markEnded with active status ${status}`);
       }
-      if (endStmt.all({ taskId, status, at, error }).length > 0) endedRows += 1;
+      writer.write(() => {
+        if (endStmt.all({ taskId, status, at, error }).length > 0) endedRows += 1;
+      });
     },
 
-    setReportedStatus: (taskId, status) => {
-      reportStmt.run({ taskId, status });
-    },
+    setReportedStatus: (taskId, status) => writer.write(() => reportStmt.run({ taskId, status })),
 
     loadActive: () => activeStmt.all(),
+
+    totalReceived: () => Number(totalGetStmt.get()?.value ?? 0) || 0,
 
     list: ({ limit, offset, status }: TaskQuery) =>
       transaction(() => {
@@ -229,24 +256,18 @@ export function createTaskStore(db: RelayDb, transaction: Transactor): TaskStore
       return counts;
     },
 
-    prune: (keep, maxRows = Number.MAX_SAFE_INTEGER) => {
-      const excess = Math.min(endedRows - Math.max(0, Math.trunc(keep)), maxRows);
-      if (excess <= 0) return 0;
-      const deleted = pruneStmt.all({ n: excess }).length;
-      endedRows -= deleted;
-      return deleted;
-    },
+    prune: (keep, maxRows = Number.MAX_SAFE_INTEGER, pruned) =>
+      writer.write(() => {
+        const excess = Math.min(endedRows - Math.max(0, Math.trunc(keep)), maxRows);
+        if (excess <= 0) return 0;
+        const deleted = pruneStmt.all({ n: excess }).length;
+        endedRows -= deleted;
+        return deleted;
+      }, pruned),
 
-    holdCommand: (taskId, frame) => {
-      holdStmt.run({ taskId, frame });
-    },
+    holdCommand: (taskId, frame) => writer.write(() => holdStmt.run({ taskId, frame })),
 
-    takeHeldCommands: (taskId) =>
-      // RETURNING order is unspecified in SQLite; sort by id to keep arrival order.
-      takeStmt
-        .all({ taskId })
-        .sort((a, b) => a.id - b.id)
-        .map((r) => r.frame),
+    dropHeldCommands: (taskId) => writer.write(() => dropHeldStmt.run({ taskId })),
 
     heldCommands: (taskId) => heldStmt.all({ taskId }).map((r) => r.frame),
   };

@@ -45,9 +45,8 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
         if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
           return json(426, { error: "WebSocket upgrade required at /ws/daemon" });
         }
-        if (!relay.canAcceptConnection()) {
-          return json(503, { error: "too many connections awaiting authentication; retry later" });
-        }
+        const refusal = relay.connectionRefusal();
+        if (refusal !== null) return json(503, { error: refusal });
         if (server.upgrade(req, { data: { id: opts.newId(), remoteAddress } })) return undefined;
         return json(400, { error: "WebSocket upgrade failed" });
       }

@@ -50,6 +50,8 @@ class FramedSocket implements UpstreamSocket {
   private unsent: Buffer | null = null;
   private backpressured = false;
   private ended = false;
+  /** Reading is paused (storage failing); applies once the socket opens. */
+  private paused = false;
   private readonly highWater: number;
   private readonly schedule: (fn: () => void) => void;
 
@@ -73,6 +75,7 @@ class FramedSocket implements UpstreamSocket {
         binaryType: "buffer",
         open: (s) => {
           this.socket = s;
+          if (this.paused) s.pause();
           s.write(handshakeRequest(url, this.key));
         },
         data: (_s, chunk) => this.received(chunk),
@@ -113,6 +116,16 @@ class FramedSocket implements UpstreamSocket {
 
   bufferedAmount(): number {
     return this.queuedBytes + (this.unsent?.length ?? 0);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.socket?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.socket?.resume();
   }
 
   private enqueue(frame: Buffer): void {

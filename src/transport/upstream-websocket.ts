@@ -59,6 +59,8 @@ export function createWebSocketUpstreamTransport(
         ws.close(code, reason);
       },
       bufferedAmount: () => ws.bufferedAmount,
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
       terminate() {
         stopPolling();
         ws.terminate();

@@ -4,23 +4,7 @@
  */
 
 import type { Daemon } from "../../src/core/daemon-registry.ts";
-import type {
-  ConnectionLogEntry,
-  ConnectionLogStore,
-  DaemonConnection,
-  EventLog,
-  LogLevel,
-  MetaStore,
-  OutboxEntry,
-  OutboxStore,
-  SendResult,
-  Stores,
-  TaskQuery,
-  TaskRecord,
-  TaskStatus,
-  TaskStore,
-} from "../../src/core/ports.ts";
-import { ACTIVE_STATUSES } from "../../src/core/ports.ts";
+import type { DaemonConnection, EventLog, LogLevel, SendResult } from "../../src/core/ports.ts";
 import type {
   UpstreamHandlers,
   UpstreamSocket,
@@ -49,7 +33,9 @@ export function fakeDaemon(id: string, over: Partial<Daemon> = {}): Daemon {
     reconcile: null,
     retired: false,
     limiter: null,
-    lastRateLimitNotice: 0,
+    throttle: null,
+    lastThrottleEnd: Number.NEGATIVE_INFINITY,
+    reading: true,
     ...over,
   };
 }
@@ -219,217 +205,14 @@ export class FakeLog implements EventLog {
 
 // ---- stores -----------------------------------------------------------------
 
-const isActive = (s: TaskStatus): boolean => ACTIVE_STATUSES.includes(s);
-
-export class MemoryTaskStore implements TaskStore {
-  readonly rows = new Map<string, TaskRecord>();
-  private readonly held = new Map<string, string[]>();
-  private seq = 0;
-
-  get(taskId: string): TaskRecord | null {
-    const row = this.rows.get(taskId);
-    return row ? { ...row } : null;
-  }
-
-  savePending(task: {
-    taskId: string;
-    taskName: string;
-    spawnFrame: string;
-    receivedAt: number;
-  }): TaskRecord {
-    const existing = this.rows.get(task.taskId);
-    if (existing && isActive(existing.status)) return { ...existing };
-    const row: TaskRecord = {
-      ...task,
-      status: "pending",
-      dispatchedTo: null,
-      machineId: null,
-      dispatchedAt: null,
-      completedAt: null,
-      error: null,
-      lastReportedStatus: null,
-      attempts: (existing?.attempts ?? 0) + 1,
-      seq: ++this.seq,
-    };
-    if (existing) this.held.delete(task.taskId);
-    this.rows.set(task.taskId, row);
-    return { ...row };
-  }
-
-  private update(taskId: string, patch: Partial<TaskRecord>): void {
-    const row = this.rows.get(taskId);
-    if (row) Object.assign(row, patch);
-  }
-
-  markDispatched(taskId: string, daemonId: string, machineId: string, at: number): void {
-    this.update(taskId, {
-      status: "dispatched",
-      dispatchedTo: daemonId,
-      machineId,
-      dispatchedAt: at,
-    });
-  }
-
-  markEnded(taskId: string, status: TaskStatus, at: number, error: string | null): void {
-    if (isActive(status)) throw new RangeError(`markEnded with active status ${status}`);
-    this.update(taskId, { status, completedAt: at, error });
-  }
-
-  setReportedStatus(taskId: string, status: string): void {
-    this.update(taskId, { lastReportedStatus: status });
-  }
-
-  loadActive(): TaskRecord[] {
-    return [...this.rows.values()]
-      .filter((r) => isActive(r.status))
-      .sort((a, b) => a.seq - b.seq)
-      .map((r) => ({ ...r }));
-  }
-
-  list(query: TaskQuery): { tasks: TaskRecord[]; total: number } {
-    const matching = [...this.rows.values()]
-      .filter((r) => query.status === undefined || r.status === query.status)
-      .sort((a, b) => b.receivedAt - a.receivedAt || b.seq - a.seq);
-    return {
-      tasks: matching.slice(query.offset, query.offset + query.limit).map((r) => ({ ...r })),
-      total: matching.length,
-    };
-  }
-
-  countByStatus(): Record<TaskStatus, number> {
-    const counts: Record<TaskStatus, number> = {
-      pending: 0,
-      dispatched: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-      lost: 0,
-    };
-    for (const r of this.rows.values()) counts[r.status] += 1;
-    return counts;
-  }
-
-  prune(keep: number): number {
-    const ended = [...this.rows.values()]
-      .filter((r) => !isActive(r.status))
-      .sort((a, b) => (b.completedAt ?? 0) - (a.completedAt ?? 0) || b.seq - a.seq);
-    const gone = ended.slice(Math.max(0, keep));
-    for (const r of gone) {
-      this.rows.delete(r.taskId);
-      this.held.delete(r.taskId);
-    }
-    return gone.length;
-  }
-
-  holdCommand(taskId: string, frame: string): void {
-    const list = this.held.get(taskId) ?? [];
-    list.push(frame);
-    this.held.set(taskId, list);
-  }
-
-  takeHeldCommands(taskId: string): string[] {
-    const list = this.held.get(taskId) ?? [];
-    this.held.delete(taskId);
-    return list;
-  }
-
-  heldCommands(taskId: string): string[] {
-    return [...(this.held.get(taskId) ?? [])];
-  }
-}
-
-export class MemoryOutboxStore implements OutboxStore {
-  readonly entries: OutboxEntry[] = [];
-  private nextId = 1;
-
-  append(frame: string, critical: boolean): void {
-    this.entries.push({ id: this.nextId++, frame, bytes: Buffer.byteLength(frame), critical });
-  }
-
-  peek(limit: number): OutboxEntry[] {
-    return this.entries.slice(0, limit).map((e) => ({ ...e }));
-  }
-
-  deleteThrough(id: number): void {
-    while (this.entries.length > 0 && (this.entries[0] as OutboxEntry).id <= id)
-      this.entries.shift();
-  }
-
-  dropOldestNonCritical(bytes: number): { frames: number; bytes: number } {
-    let frames = 0;
-    let freed = 0;
-    for (let i = 0; i < this.entries.length && freed < bytes; ) {
-      const e = this.entries[i] as OutboxEntry;
-      if (e.critical) {
-        i++;
-        continue;
-      }
-      this.entries.splice(i, 1);
-      frames++;
-      freed += e.bytes;
-    }
-    return { frames, bytes: freed };
-  }
-
-  stats(): { frames: number; bytes: number } {
-    return {
-      frames: this.entries.length,
-      bytes: this.entries.reduce((n, e) => n + e.bytes, 0),
-    };
-  }
-
-  frames(): string[] {
-    return this.entries.map((e) => e.frame);
-  }
-}
-
-export class MemoryConnectionLogStore implements ConnectionLogStore {
-  readonly rows: ConnectionLogEntry[] = [];
-
-  insert(event: string, timestamp: number, details: string | null): void {
-    this.rows.push({ id: this.rows.length + 1, event, timestamp, details });
-  }
-
-  list(limit: number): ConnectionLogEntry[] {
-    return this.rows.slice(-limit).reverse();
-  }
-}
-
-export class MemoryMetaStore implements MetaStore {
-  readonly values = new Map<string, string>();
-
-  get(key: string): string | null {
-    return this.values.get(key) ?? null;
-  }
-
-  set(key: string, value: string): void {
-    this.values.set(key, value);
-  }
-
-  increment(key: string, by = 1): number {
-    const next = Number(this.values.get(key) ?? "0") + by;
-    this.values.set(key, String(next));
-    return next;
-  }
-}
-
-export interface MemoryStores extends Stores {
-  tasks: MemoryTaskStore;
-  outbox: MemoryOutboxStore;
-  connectionLog: MemoryConnectionLogStore;
-  meta: MemoryMetaStore;
-}
-
-export function createMemoryStores(): MemoryStores {
-  return {
-    tasks: new MemoryTaskStore(),
-    outbox: new MemoryOutboxStore(),
-    connectionLog: new MemoryConnectionLogStore(),
-    meta: new MemoryMetaStore(),
-    transaction: <T>(fn: () => T): T => fn(),
-    afterCommit: (fn: () => void): void => fn(),
-  };
-}
+export {
+  createMemoryStores,
+  MemoryConnectionLogStore,
+  MemoryMetaStore,
+  MemoryOutboxStore,
+  type MemoryStores,
+  MemoryTaskStore,
+} from "../../src/store/memory-stores.ts";
 
 // ---- small helpers ------------------------------------------------------------
 
