@@ -162,7 +162,7 @@ export function loadConfig(
     };
     const parsed = new Map(OPTIONS.map((o) => [o.env, get(o)] as const));
     // Each value was checked against its spec's kind above; the casts only restate that.
-    const v = (key: string): never => parsed.get(key) as never;
+    const v = <T = never>(key: string): T => parsed.get(key) as T;
     const host = io.hostname ?? osHostname();
     const dbPath: string = v("MAKIMA_RELAY_DB");
     const config: Config = {
@@ -192,7 +192,7 @@ export function loadConfig(
       outboxMaxBytes: v("MAKIMA_RELAY_OUTBOX_MAX_BYTES"),
       logLevel: v("MAKIMA_RELAY_LOG_LEVEL"),
       daemonRate: v("MAKIMA_RELAY_DAEMON_RATE"),
-      daemonBurst: v("MAKIMA_RELAY_DAEMON_BURST"),
+      daemonBurst: v("MAKIMA_RELAY_DAEMON_BURST") ?? 2 * v<number>("MAKIMA_RELAY_DAEMON_RATE"),
       maxUnauthenticated: v("MAKIMA_RELAY_MAX_UNAUTHENTICATED"),
       tlsCert: v("MAKIMA_RELAY_TLS_CERT") || null,
       tlsKey: v("MAKIMA_RELAY_TLS_KEY") || null,

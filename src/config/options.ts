@@ -149,14 +149,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "count",
     default: "1000",
     group: "Daemons",
-    help: "frames per second a daemon may send (child relays are exempt)",
+    help: "frames per second a daemon may send; faster ones are read more slowly, never dropped (child relays are exempt)",
   },
   {
     env: "MAKIMA_RELAY_DAEMON_BURST",
     kind: "count",
-    default: "2000",
+    // Unset: twice the rate (config.ts), so raising the rate alone raises the burst too.
+    default: null,
     group: "Daemons",
-    help: "frames a daemon may send at once above its rate",
+    help: "frames a daemon may send at once before it is slowed (default: twice the rate)",
   },
   {
     env: "MAKIMA_RELAY_MAX_UNAUTHENTICATED",

@@ -318,7 +318,7 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       h.spawn("t1");
       expect(taskIdsIn(d)).toEqual(["t1"]);
       expect(h.stores.tasks.get("t1")?.attempts).toBe(1);
-      expect(h.stores.meta.get("totalTasksProcessed")).toBe("1");
+      expect(h.stores.tasks.totalReceived()).toBe(1);
     });
 
     test("spawn for an ended task is a new attempt", () => {
@@ -334,7 +334,7 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
         attempts: 2,
         error: null,
       });
-      expect(h.stores.meta.get("totalTasksProcessed")).toBe("1");
+      expect(h.stores.tasks.totalReceived()).toBe(1);
     });
 
     test("backpressure: the daemon gets nothing more until it drains", () => {
@@ -692,10 +692,34 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
           critical: true,
         },
       ]);
-      // Only the first one counts.
+      // Only the first one settles earlier tasks: t2 missing once more is one omission, not a loss.
+      // t4 (sent after the reattach) is now missing from two heartbeats in a row: forgotten.
       h.send(d2, { type: "heartbeat", activeTasks: [] });
       expect(h.status("t2")).toBe("dispatched");
-      expect(h.status("t4")).toBe("dispatched");
+      expect(h.status("t4")).toBe("lost");
+    });
+
+    test("reconciliation while connected: lost after two consecutive heartbeats without it", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 1);
+      h.spawn("t1");
+      h.spawn("t2"); // queued behind t1
+      expect(taskIdsIn(d)).toEqual(["t1"]);
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t1")).toBe("dispatched");
+      // Listed again: the count starts over.
+      h.send(d, { type: "heartbeat", activeTasks: ["t1"] });
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t1")).toBe("dispatched");
+      h.forwarded.length = 0;
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.stores.tasks.get("t1")).toMatchObject({ status: "lost", error: "daemon lost" });
+      expect(h.forwarded.map((f) => JSON.parse(f.text))).toEqual([
+        { type: "taskComplete", taskId: "t1", success: false, error: "daemon lost" },
+      ]);
+      // The slot is free again: the queued task goes to the same daemon.
+      expect(taskIdsIn(d)).toEqual(["t1", "t2"]);
+      expect(h.relay.registry.byMachineId("m1")?.tasks).toEqual(new Set(["t2"]));
     });
 
     test("a fresh daemon's first heartbeat loses nothing", () => {
@@ -800,20 +824,24 @@ describe("TaskBook.restore", () => {
   });
 });
 
+/** A socket that records pause()/resume() the way Bun's does: reading stops until resumed. */
+function pausable(conn: FakeConnection, paused: Set<string>): FakeConnection {
+  return Object.assign(conn, {
+    pause: () => paused.add(conn.id),
+    resume: () => paused.delete(conn.id),
+  });
+}
+
 describe("Relay flow control", () => {
   test("pauses every daemon socket while upstream is congested and resumes after", () => {
     const h = harness(createMemoryStores);
+    h.relay.start(); // the sweep runs: its liveness checks are live in this test
     const paused = new Set<string>();
-    const pausable = (conn: FakeConnection): FakeConnection =>
-      Object.assign(conn, {
-        pause: () => paused.add(conn.id),
-        resume: () => paused.delete(conn.id),
-      });
-    const a = pausable(h.daemon("a", 1));
+    const a = pausable(h.daemon("a", 1), paused);
     h.relay.setInboundPaused(true);
     expect([...paused]).toEqual([a.id]);
     // A daemon admitted while congested starts paused too.
-    const conn = pausable(h.open());
+    const conn = pausable(h.open(), paused);
     h.send(conn, h.authFrame("b", 1));
     expect([...paused].sort()).toEqual([a.id, conn.id].sort());
     // No 4408 for daemons the relay could not read.
@@ -823,5 +851,119 @@ describe("Relay flow control", () => {
     expect(paused.size).toBe(0);
     h.clock.advance(DAEMON_TIMEOUT / 2);
     expect(a.closed).toBeNull();
+    // Their clocks restarted at the resume: silent a full timeout after it, they are closed.
+    h.clock.advance(DAEMON_TIMEOUT);
+    expect(a.closed?.code).toBe(4408);
+    h.relay.stop();
+  });
+
+  test("storage failing pauses every daemon and refuses new sockets; healthy again resumes", () => {
+    const h = harness(createMemoryStores);
+    const paused = new Set<string>();
+    const a = pausable(h.daemon("a", 1), paused);
+    const failing = {
+      ok: false as const,
+      code: "SQLITE_FULL",
+      error: "database or disk is full",
+      since: 0,
+      attempts: 1,
+      pendingWrites: 3,
+    };
+    h.relay.storageChanged(failing);
+    expect([...paused]).toEqual([a.id]);
+    expect(h.relay.readiness()).toEqual(["storage"]);
+    expect(h.relay.connectionRefusal()).toContain("database");
+    expect(h.log.events("storage_failing")).toHaveLength(1);
+    // Retries that fail again are quiet until a minute has passed.
+    h.relay.storageChanged({ ...failing, attempts: 2 });
+    expect(h.log.events("storage_failing")).toHaveLength(1);
+    expect(h.log.events("storage_still_failing")).toHaveLength(0);
+    h.clock.advance(60_000);
+    h.relay.storageChanged({ ...failing, attempts: 3 });
+    expect(h.log.events("storage_still_failing")).toHaveLength(1);
+    h.relay.storageChanged({ ok: true });
+    expect(paused.size).toBe(0);
+    expect(h.relay.readiness()).toEqual([]);
+    expect(h.relay.connectionRefusal()).toBeNull();
+    expect(h.log.events("storage_recovered")).toHaveLength(1);
+    expect(h.relay.stats.failedCommits).toBe(3);
+  });
+});
+
+describe("Relay rate limit: slow down, never drop", () => {
+  const output = (taskId: string, i: number) =>
+    `{"type":"taskOutput","taskId":"${taskId}","line":${i}}`;
+
+  test("over its bucket a daemon is paused, every frame is still handled in order, and it resumes", () => {
+    const h = harness(createMemoryStores, { daemonRate: 10, daemonBurst: 20 });
+    const paused = new Set<string>();
+    const d = pausable(h.daemon("m1", 1), paused);
+    h.spawn("t1");
+    h.forwarded.length = 0;
+    for (let i = 0; i < 25; i++) h.send(d, output("t1", i));
+    h.send(d, { type: "taskComplete", taskId: "t1", success: true });
+    // Nothing dropped, nothing reordered; no error frame either.
+    expect(h.forwarded.map((f) => f.text)).toEqual([
+      ...Array.from({ length: 25 }, (_, i) => output("t1", i)),
+      JSON.stringify({ type: "taskComplete", taskId: "t1", success: true }),
+    ]);
+    expect(d.types()).toEqual(["spawnTask"]);
+    expect(h.status("t1")).toBe("completed");
+    // Paused once the bucket ran dry (the 20th frame), and one log line for the episode.
+    expect([...paused]).toEqual([d.id]);
+    expect(h.log.events("daemon_throttled")).toHaveLength(1);
+    expect(h.relay.stats).toMatchObject({ throttleEpisodes: 1, throttledNow: 1 });
+    // 26 frames against a bucket of 20 at 10/s: 6 in debt; reading resumes once 1 token is back, at 700 ms.
+    h.clock.advance(650);
+    expect(paused.has(d.id)).toBe(true);
+    h.clock.advance(50);
+    expect(paused.size).toBe(0);
+    expect(h.relay.stats.throttledNow).toBe(0);
+  });
+
+  test("a throttled daemon is never closed for silence, however long the throttle lasts", () => {
+    const h = harness(createMemoryStores, { daemonRate: 1, daemonBurst: 2 });
+    h.relay.start();
+    const paused = new Set<string>();
+    const d = pausable(h.daemon("m1", 1), paused);
+    h.spawn("t1");
+    // 200 frames at 1 frame/s: about 200 s of debt, more than twice the liveness timeout.
+    for (let i = 0; i < 200; i++) h.send(d, output("t1", i));
+    expect(paused.has(d.id)).toBe(true);
+    h.clock.advance(DAEMON_TIMEOUT * 2);
+    expect(d.closed).toBeNull();
+    expect(paused.has(d.id)).toBe(true);
+    h.clock.advance(20_000);
+    expect(paused.size).toBe(0);
+    h.clock.advance(DAEMON_TIMEOUT / 2);
+    expect(d.closed).toBeNull();
+    h.relay.stop();
+  });
+
+  test("throttlings less than a second apart are one episode; a later one is a new episode", () => {
+    const h = harness(createMemoryStores, { daemonRate: 10, daemonBurst: 2 });
+    const paused = new Set<string>();
+    const d = pausable(h.daemon("m1", 1), paused);
+    const flood = () => {
+      for (let i = 0; i < 3; i++) h.send(d, { type: "heartbeat", activeTasks: [] });
+    };
+    flood();
+    h.clock.advance(500);
+    expect(paused.size).toBe(0);
+    flood();
+    expect(h.relay.stats.throttleEpisodes).toBe(1);
+    h.clock.advance(5_000);
+    flood();
+    expect(h.relay.stats.throttleEpisodes).toBe(2);
+    expect(h.log.events("daemon_throttled")).toHaveLength(2);
+  });
+
+  test("a child relay (role relay) is never throttled", () => {
+    const h = harness(createMemoryStores, { daemonRate: 1, daemonBurst: 2 });
+    const paused = new Set<string>();
+    const child = pausable(h.daemon("child", 1, { role: "relay" }), paused);
+    for (let i = 0; i < 50; i++) h.send(child, { type: "heartbeat", activeTasks: [] });
+    expect(paused.size).toBe(0);
+    expect(h.relay.stats.throttleEpisodes).toBe(0);
   });
 });
