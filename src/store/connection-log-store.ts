@@ -1,8 +1,9 @@
 /**
  * Connection events, newest `keep` kept. Deleting on every insert would add a
- * second write to each one, so old rows are removed every PRUNE_EVERY inserts by
- * id range (AUTOINCREMENT ids only grow); list() never shows more than `keep`,
- * so readers see exactly the newest `keep` even between prunes.
+ * second write to each one, so old rows are removed by id range whenever a new
+ * id is a multiple of PRUNE_EVERY (AUTOINCREMENT ids only grow, one at a time);
+ * list() never shows more than `keep`, so readers see exactly the newest `keep`
+ * even between prunes.
  */
 import { desc, lte, sql } from "drizzle-orm";
 import type { ConnectionLogEntry, ConnectionLogStore } from "../core/ports.ts";
@@ -48,15 +49,14 @@ export function createConnectionLogStore(
   const maxId = maxIdStmt.get()?.id;
   if (maxId != null) pruneBelow(maxId);
 
-  let sincePrune = 0;
   return {
     insert: (event, timestamp, details) =>
       writer.write(() => {
         const row = insertStmt.get({ event, timestamp, details });
-        if (++sincePrune >= LOG_PRUNE_EVERY && row !== undefined) {
-          sincePrune = 0;
-          pruneBelow(row.id);
-        }
+        // Decided by the new row's id, not by a count kept in memory: a write batch
+        // applies this again after a rolled-back commit, and the id (its
+        // sqlite_sequence rolled back too) comes out the same, so the prune does too.
+        if (row !== undefined && row.id % LOG_PRUNE_EVERY === 0) pruneBelow(row.id);
       }),
     list: (limit): ConnectionLogEntry[] =>
       listStmt.all({ limit: Math.max(0, Math.min(Math.trunc(limit), keep)) }),
