@@ -104,6 +104,8 @@ export class Relay {
       conn.close(CloseCode.goingAway, "relay shutting down");
     for (const d of this.registry.list()) {
       this.endThrottle(d);
+      // Read again, so that the daemon's answer to our close frame is heard.
+      this.updateReading(d);
       d.retired = true;
       this.registry.changed(d);
       d.conn.close(CloseCode.goingAway, "relay shutting down");
@@ -154,7 +156,8 @@ export class Relay {
    * Liveness restarts on resume: a paused daemon could not be heard.
    */
   private updateReading(d: Daemon): void {
-    const read = !this.inboundPaused && !this.storageFailing && d.throttle === null;
+    const read =
+      this.stopped || (!this.inboundPaused && !this.storageFailing && d.throttle === null);
     if (read === d.reading) return;
     d.reading = read;
     if (read) {

@@ -33,6 +33,7 @@ let held: string[] = [];
 let text = "";
 let contentType: string | null = null;
 let families: Map<string, MetricFamily>;
+let advanceClock: (ms: number) => void = () => {};
 
 function steppedClock(start: number): { clock: Clock; advance(ms: number): void } {
   let now = start;
@@ -92,6 +93,7 @@ function histogram(name: string): { buckets: Record<string, number>; sum: number
 
 beforeAll(async () => {
   const { clock, advance } = steppedClock(Date.UTC(2026, 0, 2, 3, 4, 5));
+  advanceClock = advance;
   server = startSimServer();
   relay = await startTestRelay({
     env: {
@@ -147,9 +149,10 @@ beforeAll(async () => {
   d1.send({ type: "taskOutput", taskId: "not-mine", output: "?" });
   await d1.waitFor((f) => f.msg?.type === "error" && f.msg.code === "notYourTask");
 
-  // A flood: BURST frames pass, the next is dropped and answered with rateLimited.
+  // A flood: the BURST-th frame empties the bucket and the socket stops being read (the manual
+  // clock never refills it here); nothing is dropped or answered with an error.
   for (let i = 0; i <= BURST; i++) d3.heartbeat([]);
-  await d3.waitFor((f) => f.msg?.type === "error" && f.msg.code === "rateLimited");
+  await relay.logs.waitFor((l) => l.event === "daemon_throttled");
 
   const res = await relay.get("/metrics");
   contentType = res.headers.get("content-type");
@@ -158,6 +161,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // The throttled daemon's socket is read again once its bucket refills: it must hear its close.
+  advanceClock(3_600_000);
   for (const d of daemons.splice(0)) await d.close().catch(() => {});
   await relay?.[Symbol.asyncDispose]();
   await server?.stop();
@@ -185,7 +190,7 @@ describe("GET /metrics", () => {
       countersWithoutTotal: [],
       untyped: [],
     });
-    expect(names).toHaveLength(15);
+    expect(names).toHaveLength(19);
   });
 
   test("upstream, daemons, tasks and queue", () => {
@@ -244,17 +249,25 @@ describe("GET /metrics", () => {
     expect(up).toHaveLength(9);
   });
 
-  test("outbox backlog and drops, rate-limited frames", () => {
+  test("outbox backlog and drops, throttled daemons, storage health", () => {
     expect({
       frames: samples("makima_relay_outbox_frames"),
       bytes: samples("makima_relay_outbox_bytes"),
       dropped: samples("makima_relay_outbox_dropped_frames_total"),
-      rateLimited: samples("makima_relay_rate_limited_frames_total"),
+      throttleEpisodes: samples("makima_relay_daemon_throttle_episodes_total"),
+      throttled: samples("makima_relay_daemons_throttled"),
+      storageOk: samples("makima_relay_storage_ok"),
+      pendingWrites: samples("makima_relay_storage_pending_writes"),
+      failedCommits: samples("makima_relay_storage_failed_commits_total"),
     }).toEqual({
       frames: { "": 2 },
       bytes: { "": bytes(held.slice(1)) },
       dropped: { "": 1 },
-      rateLimited: { "": 1 },
+      throttleEpisodes: { "": 1 },
+      throttled: { "": 1 },
+      storageOk: { "": 1 },
+      pendingWrites: { "": 0 },
+      failedCommits: { "": 0 },
     });
   });
 
