@@ -1,12 +1,15 @@
+import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase, resolveDatabasePath } from "../../src/store/database.ts";
-import { openStores, pending, tempDir } from "./helpers.ts";
+import { createTransactor } from "../../src/store/transaction.ts";
+import { createImmediateWriter } from "../../src/store/write-batch.ts";
+import { NO_LIMIT, openBatched, openStores, pending, row, tempDir } from "./helpers.ts";
 
-function pragma(db: { sqlite: import("bun:sqlite").Database }, name: string): unknown {
-  const row = db.sqlite.query(`PRAGMA ${name}`).get() as Record<string, unknown>;
-  return Object.values(row)[0];
+function pragma(db: { sqlite: Database }, name: string): unknown {
+  const r = db.sqlite.query(`PRAGMA ${name}`).get() as Record<string, unknown>;
+  return Object.values(r)[0];
 }
 
 describe("openDatabase", () => {
@@ -18,7 +21,13 @@ describe("openDatabase", () => {
       synchronous: pragma(db, "synchronous"),
       busy: pragma(db, "busy_timeout"),
       fk: pragma(db, "foreign_keys"),
-    }).toEqual({ journal: "wal", synchronous: 1, busy: 5000, fk: 1 });
+    }).toEqual({ journal: "wal", synchronous: 1, busy: 250, fk: 1 });
+  });
+
+  test("synchronous=full fsyncs every commit", () => {
+    using dir = tempDir();
+    using db = openDatabase(dir.file("relay.db"), { synchronous: "full" });
+    expect(pragma(db, "synchronous")).toBe(2);
   });
 
   test("enforces foreign keys and strict binding on :memory:", () => {
@@ -49,7 +58,7 @@ describe("openDatabase", () => {
     using dir = tempDir();
     const file = dir.file("relay.db");
     const db = openStores(file);
-    for (let i = 0; i < 100; i++) db.stores.outbox.append(`frame-${i}`, false);
+    for (let i = 0; i < 100; i++) db.stores.outbox.append(`frame-${i}`, false, NO_LIMIT);
     db.close();
     db.close();
     const wal = `${file}-wal`;
@@ -69,54 +78,128 @@ describe("openDatabase", () => {
   });
 });
 
-describe("Stores.transaction", () => {
-  test("commits the callback's writes and returns its value", () => {
-    using db = openStores();
-    const result = db.stores.transaction(() => {
-      db.stores.tasks.savePending(pending("a", 1));
-      db.stores.meta.set("k", "v");
-      return 42;
+describe("createStores without a write batch", () => {
+  test("each write is committed before it returns: another connection sees it at once", () => {
+    using dir = tempDir();
+    const file = dir.file("relay.db");
+    using db = openStores(file);
+    using other = new Database(file, { readonly: true });
+    db.stores.tasks.savePending(pending("a", 1));
+    expect(row(other, "SELECT status FROM tasks WHERE task_id = 'a'")).toEqual({
+      status: "pending",
     });
-    expect(result).toBe(42);
-    expect([db.stores.tasks.get("a")?.status, db.stores.meta.get("k")]).toEqual(["pending", "v"]);
+    db.stores.outbox.append("frame", true, NO_LIMIT);
+    expect(row(other, "SELECT COUNT(*) AS n FROM outbox")).toEqual({ n: 1 });
+    expect(db.sqlite.inTransaction).toBe(false);
   });
 
-  test("rolls everything back when the callback throws, outbox stats included", () => {
+  test("afterCommit runs at once and storage() is healthy", () => {
     using db = openStores();
-    db.stores.outbox.append("kept", true);
+    const ran: string[] = [];
+    db.stores.meta.set("k", "v");
+    db.stores.afterCommit(() => ran.push("now"));
+    expect(ran).toEqual(["now"]);
+    expect(db.stores.storage()).toEqual({ ok: true });
+  });
+
+  test("a write that throws is undone as a whole and the error reaches the caller", () => {
+    using db = openStores();
+    const writer = createImmediateWriter(db.sqlite);
+    const told: unknown[] = [];
     expect(() =>
-      db.stores.transaction(() => {
-        db.stores.tasks.savePending(pending("a", 1));
-        db.stores.outbox.append("rolled back", false);
+      writer.write(
+        () => {
+          db.sqlite.run("INSERT INTO meta (key, value) VALUES ('half', 'written')");
+          throw new Error("boom");
+        },
+        (r) => told.push(r),
+      ),
+    ).toThrow("boom");
+    expect(db.stores.meta.get("half")).toBeNull();
+    expect(told).toEqual([]);
+    writer.write(
+      () => 42,
+      (r) => told.push(r),
+    );
+    expect(told).toEqual([42]);
+  });
+});
+
+describe("createStores with a write batch", () => {
+  test("writes wait for the batch's flush; afterCommit and storage() are the batch's", () => {
+    using db = openBatched();
+    const ran: string[] = [];
+    db.stores.tasks.savePending(pending("a", 1));
+    db.stores.meta.set("k", "v");
+    db.stores.afterCommit(() => ran.push("after"));
+    expect([db.stores.tasks.get("a"), db.stores.meta.get("k"), ran]).toEqual([null, null, []]);
+    expect(db.scheduled).toBe(1);
+    db.endTurn();
+    expect([db.stores.tasks.get("a")?.status, db.stores.meta.get("k"), ran]).toEqual([
+      "pending",
+      "v",
+      ["after"],
+    ]);
+    db.tx.failCommits = 1;
+    db.stores.meta.set("k", "w");
+    db.endTurn();
+    expect(db.stores.storage()).toEqual(db.batch.status);
+    expect(db.stores.storage()).toMatchObject({ ok: false, code: "SQLITE_FULL", pendingWrites: 1 });
+  });
+});
+
+describe("createTransactor (the read transactions behind TaskStore.list)", () => {
+  const count = (db: { sqlite: Database }) =>
+    row<{ n: number }>(db.sqlite, "SELECT COUNT(*) AS n FROM meta").n;
+  const insert = (db: { sqlite: Database }, key: string) =>
+    db.sqlite.run("INSERT INTO meta (key, value) VALUES (?, 'v')", [key]);
+
+  test("commits the callback's writes and returns its value", () => {
+    using db = openDatabase(":memory:");
+    const transaction = createTransactor(db.sqlite);
+    const result = transaction(() => {
+      insert(db, "a");
+      insert(db, "b");
+      return 42;
+    });
+    expect([result, count(db), db.sqlite.inTransaction]).toEqual([42, 2, false]);
+  });
+
+  test("rolls everything back when the callback throws", () => {
+    using db = openDatabase(":memory:");
+    const transaction = createTransactor(db.sqlite);
+    insert(db, "kept");
+    expect(() =>
+      transaction(() => {
+        insert(db, "rolled back");
         throw new Error("boom");
       }),
     ).toThrow("boom");
-    expect(db.stores.tasks.get("a")).toBeNull();
-    expect(db.stores.outbox.peek(10).map((e) => e.frame)).toEqual(["kept"]);
-    expect(db.stores.outbox.stats()).toEqual({ frames: 1, bytes: 4 });
+    expect(count(db)).toBe(1);
   });
 
   test("a nested transaction that throws undoes only its own writes", () => {
-    using db = openStores();
-    db.stores.transaction(() => {
-      db.stores.outbox.append("outer", false);
+    using db = openDatabase(":memory:");
+    const transaction = createTransactor(db.sqlite);
+    transaction(() => {
+      insert(db, "outer");
       expect(() =>
-        db.stores.transaction(() => {
-          db.stores.outbox.append("inner", false);
+        transaction(() => {
+          insert(db, "inner");
           throw new Error("inner");
         }),
       ).toThrow("inner");
     });
-    expect(db.stores.outbox.peek(10).map((e) => e.frame)).toEqual(["outer"]);
-    expect(db.stores.outbox.stats()).toEqual({ frames: 1, bytes: 5 });
+    expect(db.sqlite.query("SELECT key FROM meta").all()).toEqual([{ key: "outer" }]);
   });
 
   test("refuses an async callback and rolls back what it wrote before awaiting", () => {
-    using db = openStores();
+    using db = openDatabase(":memory:");
+    const transaction = createTransactor(db.sqlite);
     const asyncFn = async () => {
-      db.stores.meta.set("k", "written before the first await");
+      insert(db, "written before the first await");
     };
-    expect(() => db.stores.transaction(asyncFn)).toThrow(/synchronous/);
-    expect(db.stores.meta.get("k")).toBeNull();
+    expect(() => transaction(asyncFn)).toThrow(/synchronous/);
+    expect(count(db)).toBe(0);
   });
 });
