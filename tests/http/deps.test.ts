@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Stores, TaskQuery } from "../../src/core/ports.ts";
+import type { StorageStatus, Stores, TaskQuery } from "../../src/core/ports.ts";
 import type { Relay } from "../../src/core/relay.ts";
 import { RelayStats } from "../../src/core/stats.ts";
 import type { UpstreamLink } from "../../src/core/upstream-link.ts";
@@ -30,6 +30,7 @@ function sources(over: Partial<HttpSources> = {}) {
   stats.ended("completed");
   const queries: TaskQuery[] = [];
   const notReady: string[] = [];
+  const storage: { status: StorageStatus } = { status: { ok: true } };
   let reconnects = 0;
   const src: HttpSources = {
     relay: { registry, tasks: { active: 4, queued: 2 }, stats, readiness: () => notReady.slice() },
@@ -46,7 +47,7 @@ function sources(over: Partial<HttpSources> = {}) {
       },
     },
     outbox: {
-      stats: () => ({ frames: 7, bytes: 700 }),
+      stats: () => ({ frames: 7, bytes: 700, waiting: 9 }),
       counters: { droppedFrames: 3, droppedBytes: 30 },
     },
     stores: {
@@ -56,11 +57,12 @@ function sources(over: Partial<HttpSources> = {}) {
           return { tasks: [{ ...task({ taskId: "a" }), spawnFrame: "{}", seq: 1 }], total: 9 };
         },
         get: (id) => (id === "a" ? { ...task({ taskId: "a" }), spawnFrame: "{}", seq: 1 } : null),
+        totalReceived: () => 12,
       },
       connectionLog: {
         list: (n) => [{ id: 1, event: "e", timestamp: T0, details: null }].slice(0, n),
       },
-      meta: { get: (k) => (k === "totalTasksProcessed" ? "12" : null) },
+      storage: () => storage.status,
     },
     clock: { now: () => T0 + 2_000 },
     version: "1.2.3",
@@ -69,7 +71,7 @@ function sources(over: Partial<HttpSources> = {}) {
     startedAt: T0,
     ...over,
   };
-  return { src, queries, reconnects: () => reconnects };
+  return { src, queries, storage, reconnects: () => reconnects };
 }
 
 describe("createHttpDeps", () => {
@@ -90,19 +92,47 @@ describe("createHttpDeps", () => {
       reconnectAttempts: 0,
       lastConnectedAt: new Date(T0).toISOString(),
       uptimeSeconds: 2,
-      outbox: { frames: 7, bytes: 700, droppedFrames: 3 },
+      outbox: { frames: 7, bytes: 700, waiting: 9, droppedFrames: 3 },
       lostTasks: 1,
       upstreamState: "open",
+      storage: { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 },
     });
   });
 
-  test("a missing or garbled totalTasksProcessed reads as 0", async () => {
-    for (const stored of [null, "not a number"]) {
-      const { src } = sources();
-      src.stores.meta = { get: () => stored };
-      const body = await json(await testApp(createHttpDeps(src)).handle(request("/status")));
-      expect(body.totalTasksProcessed).toBe(0);
-    }
+  test("totalTasksProcessed is the task store's totalReceived, read on every request", async () => {
+    const { src } = sources();
+    let total = 0;
+    src.stores.tasks = { ...src.stores.tasks, totalReceived: () => total };
+    const app = testApp(createHttpDeps(src));
+    expect((await json(await app.handle(request("/status")))).totalTasksProcessed).toBe(0);
+    total = 31;
+    expect((await json(await app.handle(request("/status")))).totalTasksProcessed).toBe(31);
+  });
+
+  test("a failing storage shows in /status with its code, since and what waits", async () => {
+    const { src, storage } = sources();
+    const app = testApp(createHttpDeps(src));
+    storage.status = {
+      ok: false,
+      code: "SQLITE_FULL",
+      error: "database or disk is full",
+      since: T0 + 1_000,
+      attempts: 3,
+      pendingWrites: 42,
+    };
+    expect((await json(await app.handle(request("/status")))).storage).toEqual({
+      ok: false,
+      code: "SQLITE_FULL",
+      error: "database or disk is full",
+      since: new Date(T0 + 1_000).toISOString(),
+      attempts: 3,
+      pendingWrites: 42,
+    });
+    storage.status = { ok: true };
+    expect((await json(await app.handle(request("/status")))).storage).toMatchObject({
+      ok: true,
+      code: null,
+    });
   });
 
   test("daemons come from the registry: capacity as maxConcurrentTasks, task ids, no socket", async () => {
