@@ -142,6 +142,29 @@ export class SimDaemon {
     this.socket.send(data);
   }
 
+  /**
+   * Sends every frame back to back in one turn (a burst: a long build log
+   * printed at once); returns their texts in order.
+   */
+  sendAll(frames: readonly (string | object)[]): string[] {
+    return frames.map((frame) => this.send(frame));
+  }
+
+  /** Bytes the client has queued but not yet written to TCP (the relay not reading shows here). */
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  /**
+   * Forgets a task without completing it, as a daemon that crashed and
+   * restarted would: nothing is sent, and later heartbeats no longer list it.
+   */
+  forget(taskId: string): void {
+    this.#runs.get(taskId)?.cancel();
+    this.#runs.delete(taskId);
+    this.activeTasks.delete(taskId);
+  }
+
   heartbeat(activeTasks: string[] = [...this.activeTasks]): string {
     return this.send({ type: "heartbeat", activeTasks });
   }

@@ -83,6 +83,7 @@ export class SimServer {
   #seq = 0;
   #nextTask = 1;
   #stopSpawner: (() => void) | undefined;
+  #readingPaused = false;
 
   constructor(opts: SimServerOptions) {
     this.#opts = opts;
@@ -150,6 +151,7 @@ export class SimServer {
       websocket: {
         open: (ws) => {
           this.#sockets.set(ws.data.connId, ws);
+          if (this.#readingPaused) ws.pause();
         },
         message: (ws, data) => this.#onMessage(ws, data),
         close: (ws, code, reason) => this.#onClose(ws.data.connId, code, reason),
@@ -176,6 +178,25 @@ export class SimServer {
   disconnectAll(code = 1000, reason = "sim server disconnect"): void {
     // Snapshot: close() runs our close handler synchronously, which edits the map.
     for (const ws of [...this.#sockets.values()]) ws.close(code, reason);
+  }
+
+  /**
+   * A slow or stuck server: stops reading every connection (new ones too), so
+   * TCP pushes back on the senders; `resumeReading()` reads again. Frames
+   * already read may still be logged after the call.
+   */
+  pauseReading(): void {
+    this.#readingPaused = true;
+    for (const ws of this.#sockets.values()) ws.pause();
+  }
+
+  resumeReading(): void {
+    this.#readingPaused = false;
+    for (const ws of this.#sockets.values()) ws.resume();
+  }
+
+  get readingPaused(): boolean {
+    return this.#readingPaused;
   }
 
   /** Sends one frame as is; returns its text. Throws if Bun dropped it. */
