@@ -21,10 +21,16 @@ import type { WriteBatch, Writer } from "./write-batch.ts";
 
 const isActive = (s: TaskStatus): boolean => ACTIVE_STATUSES.includes(s);
 
-/** Applies each write at once. */
+/** Applies each write at once; one that throws is told `dropped` and its error reaches the caller. */
 export const immediateWriter: Writer = {
-  write(apply, committed) {
-    const result = apply();
+  write(apply, committed, dropped) {
+    let result: ReturnType<typeof apply>;
+    try {
+      result = apply();
+    } catch (err) {
+      dropped?.(err);
+      throw err;
+    }
     committed?.(result);
   },
 };
@@ -174,26 +180,34 @@ export class MemoryOutboxStore implements OutboxStore {
     maxBytes: number,
     stored?: (drop: OutboxDrop | null) => void,
   ): void {
-    this.writer.write(() => {
-      const bytes = Buffer.byteLength(frame);
-      let total = this.bytes();
-      let frames = 0;
-      let freed = 0;
-      for (let i = 0; i < this.entries.length && total + bytes > maxBytes; ) {
-        const e = this.entries[i] as OutboxEntry;
-        if (e.critical) {
-          i++;
-          continue;
+    // Dropped as a bug: told like a frame stored, so its caller stops waiting (see outbox-store.ts).
+    const dropped = stored && (() => stored(null));
+    this.writer.write(
+      () => {
+        const bytes = Buffer.byteLength(frame);
+        let total = this.bytes();
+        let frames = 0;
+        let freed = 0;
+        for (let i = 0; i < this.entries.length && total + bytes > maxBytes; ) {
+          const e = this.entries[i] as OutboxEntry;
+          if (e.critical) {
+            i++;
+            continue;
+          }
+          this.entries.splice(i, 1);
+          frames++;
+          freed += e.bytes;
+          total -= e.bytes;
         }
-        this.entries.splice(i, 1);
-        frames++;
-        freed += e.bytes;
-        total -= e.bytes;
-      }
-      const refused = !critical && total + bytes > maxBytes;
-      if (!refused) this.entries.push({ id: this.nextId++, frame, bytes, critical });
-      return frames > 0 || refused ? { frames, bytes: freed, refused: refused ? bytes : 0 } : null;
-    }, stored);
+        const refused = !critical && total + bytes > maxBytes;
+        if (!refused) this.entries.push({ id: this.nextId++, frame, bytes, critical });
+        return frames > 0 || refused
+          ? { frames, bytes: freed, refused: refused ? bytes : 0 }
+          : null;
+      },
+      stored,
+      dropped,
+    );
   }
 
   peekAfter(afterId: number, limit: number): OutboxEntry[] {

@@ -104,7 +104,16 @@ export function createOutboxStore(
 
   return {
     append: (frame, critical, maxBytes, stored) =>
-      writer.write(() => applyAppend(frame, critical, maxBytes), stored),
+      writer.write(
+        () => applyAppend(frame, critical, maxBytes),
+        stored,
+        // An append dropped as a bug (reported by the batch) is told like one
+        // stored with nothing dropped: its caller must not wait for it forever
+        // (UpstreamOutbox drains only once every append it made is confirmed),
+        // and the count of frames it expected heals when a drain finds the
+        // outbox empty.
+        stored && (() => stored(null)),
+      ),
 
     peekAfter: (afterId, limit): OutboxEntry[] => peekStmt.all({ after: afterId, limit }),
 

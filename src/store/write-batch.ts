@@ -28,8 +28,11 @@ export interface Writer {
   /**
    * Queues `apply` for the turn's transaction; `committed` is told its result
    * once that transaction has committed (never for an attempt rolled back).
+   * When `apply` throws an error that is not a storage failure (a bug), the
+   * write is dropped, never applied: `dropped` is told instead of `committed`,
+   * so that whoever waits for its result stops waiting.
    */
-  write<T>(apply: () => T, committed?: (result: T) => void): void;
+  write<T>(apply: () => T, committed?: (result: T) => void, dropped?: (err: unknown) => void): void;
 }
 
 export interface WriteBatch extends Writer {
@@ -84,7 +87,10 @@ export interface WriteBatchOptions {
 interface Pending {
   apply: () => unknown;
   committed: ((result: unknown) => void) | undefined;
+  dropped: ((err: unknown) => void) | undefined;
   result: unknown;
+  /** Set once the operation threw a bug: skipped from then on, `dropped` told after the commit. */
+  bug: { err: unknown } | null;
 }
 
 /**
@@ -126,6 +132,8 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
   let retryTimer: TimerHandle | null = null;
   let retries = 0;
   let stopped = false;
+  /** Telling what waited for a commit: an afterCommit made meanwhile waits its turn. */
+  let delivering = false;
   const reloads: Array<() => void> = [];
 
   const setStatus = (next: StorageStatus): void => {
@@ -145,7 +153,7 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       tx.begin();
       for (at = 0; at < queue.length; at++) {
         const op = queue[at] as Pending;
-        op.result = op.apply();
+        if (op.bug === null) op.result = op.apply();
       }
       at = -1;
       tx.commit();
@@ -156,6 +164,8 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
     }
   };
 
+  const live = (): number => queue.reduce((n, op) => (op.bug === null ? n + 1 : n), 0);
+
   const failed = (err: unknown, code: string): void => {
     retries += 1;
     const message = err instanceof Error ? err.message : String(err);
@@ -165,7 +175,7 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       error: message,
       since: status.ok ? clock.now() : status.since,
       attempts: retries,
-      pendingWrites: queue.length,
+      pendingWrites: live(),
     });
     if (stopped) return;
     const delay = Math.min(maxMs, baseMs * 2 ** Math.min(retries - 1, 16));
@@ -187,7 +197,7 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       const code = storageErrorCode(outcome.err);
       if (code === null && outcome.at >= 0) {
         // One broken operation must not stall every other write: drop it, report it, go on.
-        queue.splice(outcome.at, 1);
+        (queue[outcome.at] as Pending).bug = { err: outcome.err };
         opts.onBug?.(outcome.err);
         continue;
       }
@@ -195,22 +205,40 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       return false;
     }
     const done = queue;
-    queue = [];
-    retries = 0;
-    if (!status.ok) setStatus(HEALTHY);
-    for (const op of done) op.committed?.(op.result);
     const run = waiting;
+    queue = [];
     waiting = [];
-    for (const fn of run) fn();
+    retries = 0;
+    // In call order: an afterCommit made by any of these callbacks runs after
+    // the ones that were already waiting, never ahead of them.
+    delivering = true;
+    try {
+      if (!status.ok) setStatus(HEALTHY);
+      for (const op of done) {
+        if (op.bug === null) op.committed?.(op.result);
+        else op.dropped?.(op.bug.err);
+      }
+      for (const fn of run) fn();
+      // Asked for meanwhile: due now unless the callbacks wrote something (then after its commit).
+      while (waiting.length > 0 && queue.length === 0) {
+        const next = waiting;
+        waiting = [];
+        for (const fn of next) fn();
+      }
+    } finally {
+      delivering = false;
+    }
     return true;
   };
 
   return {
-    write(apply, committed) {
+    write(apply, committed, dropped) {
       queue.push({
         apply,
         committed: committed as ((result: unknown) => void) | undefined,
+        dropped,
         result: undefined,
+        bug: null,
       });
       // While failing, the retry timer decides when to try again.
       if (scheduled || !status.ok) return;
@@ -218,7 +246,7 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       schedule(flush);
     },
     afterCommit(fn) {
-      if (queue.length > 0 || !status.ok) waiting.push(fn);
+      if (delivering || queue.length > 0 || !status.ok) waiting.push(fn);
       else fn();
     },
     flush,
@@ -226,7 +254,7 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       reloads.push(reload);
     },
     get status() {
-      return status.ok ? status : { ...status, pendingWrites: queue.length };
+      return status.ok ? status : { ...status, pendingWrites: live() };
     },
     stop() {
       stopped = true;
@@ -238,13 +266,20 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
 
 /**
  * A writer without batching (tools, tests): each operation is its own
- * transaction, committed before `write` returns.
+ * transaction, committed before `write` returns. An operation that throws is
+ * rolled back, told `dropped`, and its error reaches the caller.
  */
 export function createImmediateWriter(sqlite: Database): Writer {
   const inTransaction = sqlite.transaction((apply: () => unknown) => apply());
   return {
-    write(apply, committed) {
-      const result = inTransaction(apply) as ReturnType<typeof apply>;
+    write(apply, committed, dropped) {
+      let result: ReturnType<typeof apply>;
+      try {
+        result = inTransaction(apply) as ReturnType<typeof apply>;
+      } catch (err) {
+        dropped?.(err);
+        throw err;
+      }
       committed?.(result);
     },
   };

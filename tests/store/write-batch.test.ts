@@ -14,7 +14,11 @@ import { join } from "node:path";
 import { ManualClock } from "../../src/core/manual-clock.ts";
 import type { OutboxDrop, StorageStatus } from "../../src/core/ports.ts";
 import { createMemoryStores } from "../../src/store/memory-stores.ts";
-import { createWriteBatch, storageErrorCode } from "../../src/store/write-batch.ts";
+import {
+  createImmediateWriter,
+  createWriteBatch,
+  storageErrorCode,
+} from "../../src/store/write-batch.ts";
 import {
   type Batched,
   NO_LIMIT,
@@ -126,6 +130,34 @@ describe("WriteBatch: group commit", () => {
     expect(db.scheduled).toBe(1);
     db.endTurn();
     expect(events).toEqual(["first commit", "second commit: k=2"]);
+  });
+
+  test("an afterCommit made while the commit's callbacks run waits behind the ones already waiting", () => {
+    using db = openBatched();
+    const events: string[] = [];
+    db.batch.write(
+      () => 1,
+      () => {
+        events.push("committed");
+        db.stores.afterCommit(() => events.push("asked by committed"));
+      },
+    );
+    db.stores.afterCommit(() => {
+      events.push("waiting 1");
+      db.stores.afterCommit(() => events.push("asked by waiting 1"));
+    });
+    db.stores.afterCommit(() => events.push("waiting 2"));
+    db.endTurn();
+    expect(events).toEqual([
+      "committed",
+      "waiting 1",
+      "waiting 2",
+      "asked by committed",
+      "asked by waiting 1",
+    ]);
+    // Nothing is left waiting: the next one runs at once again.
+    db.stores.afterCommit(() => events.push("later"));
+    expect(events.at(-1)).toBe("later");
   });
 
   test("memory stores behind a batch also wait for its flush", () => {
@@ -381,6 +413,68 @@ describe("WriteBatch: a failed COMMIT", () => {
     // Never a storage problem: no status change, one COMMIT.
     expect(db.statuses).toEqual([]);
     expect(db.tx.commits).toBe(1);
+  });
+
+  test("a write dropped as a bug is told `dropped` after the commit, in its place, never `committed`", () => {
+    using db = openBatched({ retryBaseMs: 10 });
+    const events: string[] = [];
+    const bug = new TypeError("bug");
+    db.batch.write(
+      () => "a",
+      (r) => events.push(`committed ${r}`),
+      () => events.push("dropped a"),
+    );
+    db.batch.write(
+      () => {
+        throw bug;
+      },
+      () => events.push("committed bug"),
+      (err) => events.push(`dropped ${err === bug ? "bug" : String(err)}`),
+    );
+    db.batch.write(
+      () => "c",
+      (r) => events.push(`committed ${r}`),
+    );
+    // The commit fails for the medium: the bug is already known, nothing is told yet.
+    db.tx.failCommits = 1;
+    db.endTurn();
+    expect(events).toEqual([]);
+    expect(db.bugs).toEqual([bug]);
+    // The dropped write no longer counts as waiting for the disk.
+    expect(failing(db.batch.status).pendingWrites).toBe(2);
+    db.clock.advance(10);
+    expect(events).toEqual(["committed a", "dropped bug", "committed c"]);
+    // Reported once, skipped by the retry.
+    expect(db.bugs).toEqual([bug]);
+  });
+
+  test("an outbox append dropped as a bug is told like one stored, so nobody waits for it", () => {
+    using db = openBatched();
+    const told: (OutboxDrop | null)[] = [];
+    db.stores.outbox.append(123 as unknown as string, true, NO_LIMIT, (d) => told.push(d));
+    db.stores.outbox.append("fine", true, NO_LIMIT, (d) => told.push(d));
+    db.endTurn();
+    expect(db.bugs).toHaveLength(1);
+    expect(told).toEqual([null, null]);
+    expect(outboxFrames(db)).toEqual(["fine"]);
+    expect(db.stores.outbox.stats()).toEqual(outboxTable(db));
+  });
+
+  test("without a batch, a write that throws is told `dropped` before its error reaches the caller", () => {
+    using db = openBatched();
+    const writer = createImmediateWriter(db.sqlite);
+    const events: string[] = [];
+    const bug = new Error("bug");
+    expect(() =>
+      writer.write(
+        () => {
+          throw bug;
+        },
+        () => events.push("committed"),
+        (err) => events.push(err === bug ? "dropped" : "dropped something else"),
+      ),
+    ).toThrow(bug);
+    expect(events).toEqual(["dropped"]);
   });
 
   test("stop() ends the retries; the writes stay queued and a later flush commits them", () => {
