@@ -60,13 +60,18 @@ async function stage(fsBytes: number): Promise<Stage> {
   });
   const teardown = async (): Promise<unknown[]> => {
     const errors: unknown[] = [];
-    for (const step of [
+    const steps: Array<() => PromiseLike<unknown>> = [
       () => d.close(1000, "test over", 1000),
       () => relay[Symbol.asyncDispose](),
       () => server.stop(),
       () => fs[Symbol.asyncDispose](),
-    ]) {
-      await step().catch((err: unknown) => errors.push(err));
+    ];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (err) {
+        errors.push(err);
+      }
     }
     return errors;
   };
