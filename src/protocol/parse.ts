@@ -5,6 +5,7 @@
  */
 import type { TSchema } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { repeatedTopLevelKey } from "./duplicate-keys.ts";
 import {
   Authenticate,
   Authenticated,
@@ -77,6 +78,13 @@ const bad = (message: string): { ok: false; error: ProtocolError } => ({
 
 type JsonObject = Record<string, unknown> & { type: string };
 
+/**
+ * Fields that route a frame. Named twice, a frame is ambiguous: JSON.parse keeps
+ * the last, a server may keep the first, and the relay forwards the text as is
+ * (protocol.md, "Frames").
+ */
+const ROUTING_FIELDS = ["type", "taskId"] as const;
+
 /** JSON.parse plus the envelope rules shared by both directions. */
 export function parseEnvelope(text: string): Result<JsonObject> {
   let value: unknown;
@@ -88,6 +96,8 @@ export function parseEnvelope(text: string): Result<JsonObject> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return bad("frame must be a JSON object");
   }
+  const repeated = repeatedTopLevelKey(text, ROUTING_FIELDS);
+  if (repeated !== null) return bad(`duplicate field "${repeated}": a frame may name it only once`);
   const type = (value as { type?: unknown }).type;
   if (typeof type !== "string") return bad('invalid field "type": expected a string');
   return { ok: true, value: value as JsonObject };
