@@ -155,7 +155,13 @@ export class UpstreamOutbox {
     if (this.draining) return;
     // Rows appended but not committed are invisible here: wait for their commit.
     if (this.unconfirmed > 0) {
-      this.afterCommit(this.drainSoon);
+      let deferring = true;
+      this.afterCommit(() => {
+        // Run at once: nothing is waiting for a commit, so no append can be unconfirmed.
+        if (deferring) this.unconfirmed = 0;
+        this.drain();
+      });
+      deferring = false;
       return;
     }
     this.draining = true;

@@ -67,7 +67,13 @@ export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabas
     if (closed) return;
     closed = true;
     // Folds the WAL into the main file and empties it, so a copied .db is complete.
-    sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    // On a full disk or a failing device it may not: the WAL stays and is replayed at
+    // the next open; the file is closed either way.
+    try {
+      sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Nothing to do here: the next open recovers from the WAL.
+    }
     // true: finalize the stores' prepared statements too. With the default (false)
     // Bun keeps the connection alive behind them (sqlite3_close_v2) and late writes
     // still succeed after "close".

@@ -56,6 +56,8 @@ export interface TransactionDriver {
   commit(): void;
   /** Undoes an open transaction; harmless when SQLite already rolled it back. */
   rollback(): void;
+  /** After a full disk: give back what the database can (the WAL beyond the main file). */
+  reclaim?(): void;
 }
 
 export function sqliteTransactions(sqlite: Database): TransactionDriver {
@@ -67,6 +69,15 @@ export function sqliteTransactions(sqlite: Database): TransactionDriver {
         if (sqlite.inTransaction) sqlite.run("ROLLBACK");
       } catch {
         // SQLite already rolled the transaction back itself.
+      }
+    },
+    reclaim: () => {
+      try {
+        // The WAL keeps every page committed since the last checkpoint: folding it into the
+        // main file and truncating it can free as much as the data itself takes.
+        sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
+      } catch {
+        // No room even for that: the retry will tell.
       }
     },
   };
@@ -178,6 +189,7 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       pendingWrites: live(),
     });
     if (stopped) return;
+    if (code.startsWith("SQLITE_FULL")) tx.reclaim?.();
     const delay = Math.min(maxMs, baseMs * 2 ** Math.min(retries - 1, 16));
     retryTimer = clock.setTimeout(() => {
       retryTimer = null;

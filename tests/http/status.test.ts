@@ -26,9 +26,10 @@ describe("GET /status and /", () => {
       reconnectAttempts: 0,
       lastConnectedAt: new Date(T0).toISOString(),
       uptimeSeconds: 90,
-      outbox: { frames: 5, bytes: 500, droppedFrames: 1 },
+      outbox: { frames: 5, bytes: 500, waiting: 5, droppedFrames: 1 },
       lostTasks: 2,
       upstreamState: "open",
+      storage: { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 },
     });
   });
 
