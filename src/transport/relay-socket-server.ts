@@ -2,6 +2,11 @@
  * One port for everything: /ws/daemon is terminated on Bun.serve directly
  * (Elysia's .ws() would rewrite text frames, and forwarding must be
  * byte-identical), every other request goes to the HTTP app.
+ *
+ * Whatever a client sends, the answer is JSON: a request the relay cannot read
+ * is a 400 that quotes nothing of it, and a bug is a 500 reported through the
+ * relay's logger (which masks secrets), never Bun's error page or a stack on
+ * stderr.
  */
 import type { Server } from "bun";
 import type { Relay } from "../core/relay.ts";
@@ -14,7 +19,7 @@ export interface SocketServerOptions {
   tls?: { cert: string; key: string } | null;
   relay: Relay;
   fetch(req: Request, remoteAddress: string): Response | Promise<Response>;
-  /** Called with errors thrown by the core while handling a frame (bugs). */
+  /** Called with errors thrown by the core while handling a frame or a request (bugs). */
   onBug(where: string, err: unknown): void;
 
   newId(): string;
@@ -22,6 +27,13 @@ export interface SocketServerOptions {
 
 const json = (status: number, body: unknown): Response =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+
+/**
+ * Bun builds `req.url` from the Host header without checking it: an HTTP/1.0
+ * request without Host, an empty Host or one such as `a b` leaves it relative
+ * or unparseable. RFC 9112 §3.2 answers a missing or invalid Host with 400.
+ */
+const NO_VALID_HOST = "bad request: the request needs a valid Host header";
 
 export function startSocketServer(opts: SocketServerOptions): Server<SocketData> {
   const { relay } = opts;
@@ -37,10 +49,13 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
     hostname: opts.host,
     port: opts.port,
     reusePort: false,
+    // Never Bun's development error page: it shows source lines, paths and the request.
+    development: false,
     ...(opts.tls ? { tls: opts.tls } : {}),
     fetch(req, server) {
+      const url = URL.parse(req.url);
+      if (url === null) return json(400, { error: NO_VALID_HOST });
       const remoteAddress = server.requestIP(req)?.address ?? "unknown";
-      const url = new URL(req.url);
       if (url.pathname === "/ws/daemon") {
         if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
           return json(426, { error: "WebSocket upgrade required at /ws/daemon" });
@@ -51,6 +66,16 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
         return json(400, { error: "WebSocket upgrade failed" });
       }
       return opts.fetch(req, remoteAddress);
+    },
+    // A throw or a rejection in fetch above: without this, Bun writes the stack (and the
+    // request URL, tokens included) to stderr, outside the logger that masks secrets.
+    error(err) {
+      try {
+        opts.onBug("http request", err);
+      } catch {
+        // Reporting must not turn a 500 into Bun's own error answer.
+      }
+      return json(500, { error: "Internal error" });
     },
     websocket: {
       maxPayloadLength: opts.maxFrameBytes,
