@@ -35,6 +35,17 @@ const json = (status: number, body: unknown): Response =>
  */
 const NO_VALID_HOST = "bad request: the request needs a valid Host header";
 
+/**
+ * Elysia reads the path from the first "/" at or after this index of `req.url`
+ * (elysia 1.4 `dynamic-handle`), so it assumes an authority of 4 characters or
+ * more (3 over https). With `Host: x`, `http://x/health/` would route to `/`
+ * while the access guard, which parses the URL, sees the open `/health/`.
+ * Such a Host is refused rather than misrouted (/ws/daemon, matched above on
+ * the parsed URL, is not affected).
+ */
+const ROUTER_PATH_SEARCH_FROM = 11;
+const HOST_TOO_SHORT = "bad request: the Host header is too short";
+
 export function startSocketServer(opts: SocketServerOptions): Server<SocketData> {
   const { relay } = opts;
   const guard = (where: string, fn: () => void): void => {
@@ -64,6 +75,9 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
         if (refusal !== null) return json(503, { error: refusal });
         if (server.upgrade(req, { data: { id: opts.newId(), remoteAddress } })) return undefined;
         return json(400, { error: "WebSocket upgrade failed" });
+      }
+      if (req.url.indexOf("/", url.protocol.length + 2) < ROUTER_PATH_SEARCH_FROM) {
+        return json(400, { error: HOST_TOO_SHORT });
       }
       return opts.fetch(req, remoteAddress);
     },

@@ -151,6 +151,22 @@ const cases: Array<[string, string, Expected]> = [
     `GET /status HTTP/1.1\r\nHost: localhost/${TOKEN}\r\n\r\n`,
     { json: 400, body: NO_VALID_HOST },
   ],
+  // The router would read the path at the wrong place; `/health/` would reach `/` past the guard.
+  [
+    "a one-letter Host",
+    "GET /health/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    { json: 400, body: { error: "bad request: the Host header is too short" } },
+  ],
+  [
+    "a two-letter Host",
+    "GET /ready/ HTTP/1.1\r\nHost: ab\r\n\r\n",
+    { json: 400, body: { error: "bad request: the Host header is too short" } },
+  ],
+  [
+    "a four-letter Host is routed as usual",
+    "GET /health HTTP/1.1\r\nHost: abcd\r\n\r\n",
+    { json: 200, body: { healthy: true } },
+  ],
   // Bun refuses these itself, before any handler runs: a bare status line, then a close.
   [
     "HTTP/1.1 without Host (RFC 9112 §3.2), the dashboard with the admin token",
