@@ -20,7 +20,8 @@ const errorCodes: Record<(typeof ERROR_CODES)[number], string> = {
     "not JSON, not an object, no string `type`, a field of the wrong type, a binary frame, or a second `authenticate`",
   unauthorized: "wrong API key, or no `authenticate` within the auth timeout (then close 4401)",
   notYourTask: "the `taskId` is not dispatched to this daemon; the frame is not forwarded",
-  rateLimited: "over the per-daemon frame rate; frames are dropped (at most one notice a second)",
+  rateLimited:
+    "reserved: the protocol allows it as an informational notice only; the relay sends none (a daemon over its frame rate is read more slowly, nothing is dropped)",
 };
 
 export const WS_PROTOCOL = `Daemons (and child relays) connect to \`/ws/daemon\` on the HTTP port. Bun terminates the socket itself, not this HTTP app, so frames are relayed byte for byte.
