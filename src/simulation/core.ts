@@ -41,6 +41,26 @@ export interface SimSettings {
   logKeep: number;
 }
 
+/** Timeouts and limits drawn per seed, small enough that every path runs in a short run. */
+export function randomSettings(prng: Prng): SimSettings {
+  const rate = prng.pick([10, 25, 60, 200]) as number;
+  return {
+    graceMs: prng.int(3000, 10_000),
+    authTimeoutMs: 2000,
+    daemonTimeoutMs: prng.int(4000, 9000),
+    historyKeep: prng.int(5, 200),
+    daemonRate: rate,
+    daemonBurst: rate * prng.int(1, 3),
+    maxUnauthenticated: prng.int(2, 8),
+    outboxMaxBytes: prng.pick([2500, 8000, 40_000, 1_000_000]) as number,
+    heartbeatMs: prng.int(800, 3000),
+    reconnectBaseMs: prng.int(50, 500),
+    reconnectMaxMs: 4000,
+    connectTimeoutMs: prng.int(500, 3000),
+    logKeep: 100,
+  };
+}
+
 export interface CoreEnv {
   clock: ManualClock;
   settings: SimSettings;

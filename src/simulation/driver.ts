@@ -37,7 +37,7 @@ export function pump(w: World, full: boolean): void {
     let progress = false;
     for (const conn of shuffled(w, [...w.conns])) {
       const budget = full ? 10_000 : w.prng.int(0, 6);
-      for (let i = 0; i < budget && w.readFrame(conn); i++) progress = true;
+      for (let i = 0; i < budget && w.observer.readFrame(conn); i++) progress = true;
     }
     for (const socket of [...w.server.sockets]) {
       const budget = full ? 10_000 : w.prng.int(0, 3);
