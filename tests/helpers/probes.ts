@@ -2,8 +2,8 @@
  * Reading the relay's operator surfaces (/ready, /status, /metrics) from
  * integration tests, and waiting for one of them to change. The relay says
  * when its storage fails or recovers in a log line, so the tests wait for that
- * line and then check that every surface agrees; `waitForHttp` is for the rare
- * surface that has no event to wait for.
+ * line and then check that every surface agrees; `pollUntil` is for the rare
+ * state that has no event to wait for.
  */
 import type { TestRelay } from "./relay.ts";
 
@@ -28,9 +28,10 @@ export async function metric(relay: TestRelay, name: string): Promise<number | u
 
 /**
  * Polls `read` every `everyMs` until `done` holds; rejects after `timeoutMs`
- * with the last value seen. For HTTP surfaces that change without a log line.
+ * with the last value seen. For state that changes without an event to wait
+ * for (an HTTP surface, a socket being paused).
  */
-export async function waitForHttp<T>(
+export async function pollUntil<T>(
   read: () => Promise<T>,
   done: (value: T) => boolean,
   timeoutMs = 5000,

@@ -9,7 +9,7 @@ import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { connectSimDaemon, startSimServer } from "../../src/sim/index.ts";
 import { isSpawn } from "../helpers/frames.ts";
-import { metric, ready, waitForHttp } from "../helpers/probes.ts";
+import { metric, pollUntil, ready } from "../helpers/probes.ts";
 import { startTestRelay, TEST_KEY } from "../helpers/relay.ts";
 
 interface StorageView {
@@ -52,7 +52,7 @@ test("a database locked by another connection holds back the spawnTask until the
     const sentUp = [d.taskOutput("before", "out while locked"), d.complete("before", true)];
 
     // Several retries later the spawn still has not left: its dispatch is not committed.
-    const status = await waitForHttp(
+    const status = await pollUntil(
       () => relay.json<{ storage: StorageView }>("/status"),
       (s) => s.storage.attempts >= 3,
       5000,
