@@ -80,6 +80,12 @@ export interface Summary {
   ms: number;
 }
 
+/** One shard of `of` (runs i with i % of === index), for running on several cores. */
+export interface Shard {
+  index: number;
+  of: number;
+}
+
 /** Seeds `first`.. `first + count - 1`, each on the store kinds asked for. */
 export function runSeeds(
   first: number,
@@ -88,11 +94,14 @@ export function runSeeds(
   kinds: (seed: number) => StoreKind[],
   extra: Omit<RunOptions, "seed" | "steps" | "stores"> = {},
   onResult?: (r: SeedResult) => void,
+  shard: Shard = { index: 0, of: 1 },
 ): Summary {
   const started = performance.now();
   const results: SeedResult[] = [];
+  let i = 0;
   for (let seed = first; seed < first + count; seed++) {
     for (const stores of kinds(seed)) {
+      if (i++ % shard.of !== shard.index) continue;
       const r = runSeed({ seed, steps, stores, ...extra });
       results.push(r);
       onResult?.(r);

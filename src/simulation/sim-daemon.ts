@@ -101,9 +101,16 @@ export class SimDaemon {
 
   /** Reads what the relay sent on every connection it still has. */
   process(): void {
-    for (const conn of this.old) this.drain(conn);
-    this.old = this.old.filter((c) => c.closed === null);
+    if (this.old.length > 0) {
+      for (const conn of this.old) this.drain(conn);
+      this.old = this.old.filter((c) => c.closed === null);
+    }
     if (this.conn) this.drain(this.conn);
+  }
+
+  /** Offline for good with nothing left to read: the world can stop looking at it. */
+  get done(): boolean {
+    return this.conn === null && this.old.length === 0 && this.reconnectAt === null;
   }
 
   private drain(conn: SimDaemonConn): void {

@@ -51,6 +51,8 @@ export class World {
   /** The pool the events pick from; strangers and finishers are extra. */
   readonly daemons: SimDaemon[] = [];
   private readonly byMachine = new Map<string, SimDaemon>();
+  /** Everyone the driver still has to tick: the pool plus extras not yet gone for good. */
+  private everyone: SimDaemon[] = [];
   core: Core;
   /** Open daemon connections of the live relay process. */
   readonly conns = new Set<SimDaemonConn>();
@@ -87,6 +89,7 @@ export class World {
   newDaemon(machineId: string): SimDaemon {
     const daemon = new SimDaemon(machineId, this.daemonEnv);
     this.byMachine.set(machineId, daemon);
+    this.everyone.push(daemon);
     return daemon;
   }
 
@@ -96,7 +99,10 @@ export class World {
 
   /** The pool, strangers and finishers. */
   allDaemons(): SimDaemon[] {
-    return [...this.byMachine.values()];
+    // Strangers pile up over a run; once gone with nothing to read they need no ticks.
+    if (this.everyone.length > this.daemons.length + 8)
+      this.everyone = this.everyone.filter((d) => this.daemons.includes(d) || !d.done);
+    return this.everyone;
   }
 
   /** A daemon outside the pool (a stranger or a finisher for the quiet period). */
