@@ -181,6 +181,9 @@ export class UpstreamLink {
   setPaused(paused: boolean): void {
     if (paused === this.paused) return;
     this.paused = paused;
+    // A handshake in progress goes on: its answer writes nothing, and an authenticated
+    // link lets the outbox send what is already committed (room on a full disk).
+    if (paused && this.current.kind !== "open") return;
     if (paused) this.socket?.pause?.();
     else this.socket?.resume?.();
   }
@@ -224,7 +227,6 @@ export class UpstreamLink {
     try {
       socket = this.transport(url, handlers);
       this.socket = socket;
-      if (this.paused) socket.pause?.();
     } catch (err) {
       this.log.connection("upstream_error", `Failed to connect: ${(err as Error).message}`, "warn");
       this.socket = null;
@@ -248,6 +250,7 @@ export class UpstreamLink {
         `Authenticated upstream as daemon ${parsed.value.daemonId}`,
       );
       this.scheduleHeartbeat();
+      if (this.paused) this.socket?.pause?.();
       this.events.onAuthenticated(parsed.value.daemonId);
       return;
     }

@@ -37,6 +37,7 @@ export class UpstreamOutbox {
   private backlog: number;
   /** Appends not committed yet: the rows a drain could not see. */
   private unconfirmed = 0;
+  private drainWaiting = false;
   /** Highest outbox id sent; rows up to it are deleted by a write that may still be queued. */
   private sentThrough = 0;
   readonly counters: OutboxCounters = { droppedFrames: 0, droppedBytes: 0 };
@@ -103,7 +104,7 @@ export class UpstreamOutbox {
         `Sending ${this.backlog} frames held during the outage`,
       );
     }
-    this.afterCommit(this.drainSoon);
+    this.drain();
   }
 
   onDown(): void {
@@ -113,7 +114,7 @@ export class UpstreamOutbox {
 
   onDrain(): void {
     this.blocked = false;
-    this.afterCommit(this.drainSoon);
+    this.drain();
   }
 
   private append(text: string, critical: boolean): void {
@@ -153,24 +154,18 @@ export class UpstreamOutbox {
    */
   private drain(): void {
     if (this.draining) return;
-    // Rows appended but not committed are invisible here: wait for their commit.
-    if (this.unconfirmed > 0) {
-      let deferring = true;
-      this.afterCommit(() => {
-        // Run at once: nothing is waiting for a commit, so no append can be unconfirmed.
-        if (deferring) this.unconfirmed = 0;
-        this.drain();
-      });
-      deferring = false;
-      return;
-    }
     this.draining = true;
+    let waitForCommit = false;
     try {
       while (this.ready && !this.blocked && this.backlog > 0) {
+        // Committed rows only, oldest first: they go out even while later appends wait
+        // for a commit (a full disk), since every one of them is older than those.
         const batch = this.store.peekAfter(this.sentThrough, DRAIN_BATCH);
         if (batch.length === 0) {
-          // Nothing committed is left: a count that drifted (a write dropped as a bug) heals here.
-          this.backlog = 0;
+          // The rest was appended but is not committed yet: it goes once it is.
+          if (this.unconfirmed > 0) waitForCommit = true;
+          // Nothing committed is left and nothing waits: a count that drifted (a write dropped as a bug) heals here.
+          else this.backlog = 0;
           break;
         }
         let lastSent = -1;
@@ -190,7 +185,7 @@ export class UpstreamOutbox {
         }
         if (lastSent < 0 || this.blocked) break;
         if (batch.length === DRAIN_BATCH && this.backlog > 0) {
-          this.clock.setTimeout(() => this.afterCommit(this.drainSoon), 0);
+          this.clock.setTimeout(this.drainSoon, 0);
           break;
         }
       }
@@ -198,5 +193,20 @@ export class UpstreamOutbox {
       this.draining = false;
       this.updateFlow();
     }
+    if (waitForCommit) this.drainAfterCommit();
+  }
+
+  /** One drain waits for the next commit, however often it is asked for meanwhile. */
+  private drainAfterCommit(): void {
+    if (this.drainWaiting) return;
+    this.drainWaiting = true;
+    let deferring = true;
+    this.afterCommit(() => {
+      this.drainWaiting = false;
+      // Run at once: nothing is waiting for a commit, so no append can be unconfirmed.
+      if (deferring) this.unconfirmed = 0;
+      this.drain();
+    });
+    deferring = false;
   }
 }

@@ -118,7 +118,7 @@ export function createOutboxStore(
     peekAfter: (afterId, limit): OutboxEntry[] => peekStmt.all({ after: afterId, limit }),
 
     deleteThrough: (id) =>
-      writer.write(() => {
+      (writer.writeFreeing ?? writer.write).call(writer, () => {
         const gone = statsThroughStmt.get({ id });
         deleteThroughStmt.run({ id });
         stats.frames -= gone?.frames ?? 0;

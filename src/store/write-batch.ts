@@ -33,6 +33,12 @@ export interface Writer {
    * so that whoever waits for its result stops waiting.
    */
   write<T>(apply: () => T, committed?: (result: T) => void, dropped?: (err: unknown) => void): void;
+  /**
+   * A write that only deletes rows already delivered (sent outbox rows). It
+   * commutes with every other queued write, so while commits fail for lack of
+   * space it is committed ahead of them, on its own, to make room.
+   */
+  writeFreeing?(apply: () => void): void;
 }
 
 export interface WriteBatch extends Writer {
@@ -102,6 +108,8 @@ interface Pending {
   result: unknown;
   /** Set once the operation threw a bug: skipped from then on, `dropped` told after the commit. */
   bug: { err: unknown } | null;
+  /** See Writer.writeFreeing. */
+  frees: boolean;
 }
 
 /**
@@ -175,6 +183,28 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
     }
   };
 
+  /**
+   * A retry after a failure commits the space-freeing writes first, in their
+   * own transaction, then folds the WAL back: what was sent makes room for
+   * what waits. (They delete only rows older than any queued append, so the
+   * queue's result is the same; at the outbox's byte limit an append's drop
+   * may then pick an unsent row instead of a sent one, counted as ever.)
+   */
+  const commitFreeingFirst = (): void => {
+    const freeing = queue.filter((op) => op.frees && op.bug === null);
+    if (freeing.length === 0) return;
+    try {
+      tx.begin();
+      for (const op of freeing) op.apply();
+      tx.commit();
+    } catch {
+      rollback();
+      return;
+    }
+    queue = queue.filter((op) => !freeing.includes(op));
+    tx.reclaim?.();
+  };
+
   const live = (): number => queue.reduce((n, op) => (op.bug === null ? n + 1 : n), 0);
 
   const failed = (err: unknown, code: string): void => {
@@ -203,6 +233,7 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       clock.clearTimeout(retryTimer);
       retryTimer = null;
     }
+    if (!status.ok) commitFreeingFirst();
     while (queue.length > 0) {
       const outcome = applyAll();
       if (outcome.ok) break;
@@ -251,11 +282,16 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
         dropped,
         result: undefined,
         bug: null,
+        frees: false,
       });
       // While failing, the retry timer decides when to try again.
       if (scheduled || !status.ok) return;
       scheduled = true;
       schedule(flush);
+    },
+    writeFreeing(apply) {
+      this.write(apply);
+      (queue.at(-1) as Pending).frees = true;
     },
     afterCommit(fn) {
       if (delivering || queue.length > 0 || !status.ok) waiting.push(fn);
