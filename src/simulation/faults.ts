@@ -58,7 +58,9 @@ export class FaultPlan {
 
 /** Wraps SQLite's transactions: fails at BEGIN, or just before the real COMMIT. */
 export function faultyTransactions(inner: TransactionDriver, plan: FaultPlan): TransactionDriver {
+  const reclaim = inner.reclaim?.bind(inner);
   return {
+    ...(reclaim ? { reclaim } : {}),
     begin: () => {
       if (plan.shouldFail("begin")) throw plan.error();
       inner.begin();

@@ -49,6 +49,9 @@ export class Observer {
   // ---- what the relay decides (through the store probe) ---------------------
 
   readonly probeHooks: ProbeHooks = {
+    changed: () => {
+      this.w.tasksChanged = true;
+    },
     dispatched: (attempt, machineId) => {
       const relay = this.w.core.relay;
       dispatchWithinCapacity(relay, machineId, this.w.fail);

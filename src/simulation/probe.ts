@@ -15,6 +15,8 @@ import { type Attempt, type RelayModel, tagOf } from "./model.ts";
 export type Plant = "drop-paused-frames" | "drop-completed-writes";
 
 export interface ProbeHooks {
+  /** The relay changed a task (in memory; its write is queued). */
+  changed(): void;
   /** A dispatch was decided (the daemon's task set already holds it). */
   dispatched(attempt: Attempt, machineId: string): void;
   /** An attempt ended in memory (not committed yet). */
@@ -23,13 +25,15 @@ export interface ProbeHooks {
 
 /** The batch as the stores see it; with `applyFaults`, a write may fail mid-transaction. */
 export function probeBatch(batch: WriteBatch, plan: FaultPlan, applyFaults: boolean): WriteBatch {
-  return {
-    write(apply, committed) {
-      const faulty = () => {
-        if (plan.shouldFail("apply")) throw plan.error();
-        return apply();
-      };
-      batch.write(applyFaults ? faulty : apply, committed);
+  const faulty =
+    <T>(apply: () => T) =>
+    (): T => {
+      if (plan.shouldFail("apply")) throw plan.error();
+      return apply();
+    };
+  const proxy: WriteBatch = {
+    write(apply, committed, dropped) {
+      batch.write(applyFaults ? faulty(apply) : apply, committed, dropped);
     },
     afterCommit: (fn) => batch.afterCommit(fn),
     flush: () => batch.flush(),
@@ -39,6 +43,10 @@ export function probeBatch(batch: WriteBatch, plan: FaultPlan, applyFaults: bool
     },
     stop: () => batch.stop(),
   };
+  // Passed on only if the batch has it: the stores pick their path by its presence.
+  const freeing = batch.writeFreeing?.bind(batch);
+  if (freeing) proxy.writeFreeing = (apply) => freeing(applyFaults ? faulty(apply) : apply);
+  return proxy;
 }
 
 export function probeTaskStore(
@@ -53,12 +61,14 @@ export function probeTaskStore(
     get: (taskId) => inner.get(taskId),
     savePending(task) {
       inner.savePending(task);
+      hooks.changed();
       const spawnId = tagOf(task.spawnFrame, "spawnId");
       const attempt = spawnId === null ? undefined : model.pendingCalled(task.taskId, spawnId);
       if (attempt) whenCommitted(() => model.pendingCommitted(attempt));
     },
     markDispatched(taskId, daemonId, machineId, at) {
       inner.markDispatched(taskId, daemonId, machineId, at);
+      hooks.changed();
       const attempt = model.dispatchCalled(taskId, machineId);
       if (!attempt) return;
       hooks.dispatched(attempt, machineId);
@@ -68,6 +78,7 @@ export function probeTaskStore(
       // Planted: a completion is never written, so the database keeps the task dispatched.
       if (plant !== "drop-completed-writes" || status !== "completed")
         inner.markEnded(taskId, status, at, error);
+      hooks.changed();
       const attempt = model.endCalled(taskId, status);
       if (!attempt) return;
       hooks.ended(attempt, status);
@@ -78,7 +89,10 @@ export function probeTaskStore(
     list: (query) => inner.list(query),
     countByStatus: () => inner.countByStatus(),
     totalReceived: () => inner.totalReceived(),
-    prune: (keep, maxRows, pruned) => inner.prune(keep, maxRows, pruned),
+    prune: (keep, maxRows, pruned) => {
+      inner.prune(keep, maxRows, pruned);
+      hooks.changed();
+    },
     holdCommand: (taskId, frame) => inner.holdCommand(taskId, frame),
     dropHeldCommands: (taskId) => inner.dropHeldCommands(taskId),
     heldCommands: (taskId) => inner.heldCommands(taskId),
