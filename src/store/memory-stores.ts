@@ -218,7 +218,7 @@ export class MemoryOutboxStore implements OutboxStore {
   }
 
   deleteThrough(id: number): void {
-    this.writer.write(() => {
+    (this.writer.writeFreeing ?? this.writer.write).call(this.writer, () => {
       while (this.entries.length > 0 && (this.entries[0] as OutboxEntry).id <= id)
         this.entries.shift();
     });

@@ -166,29 +166,36 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
   };
 
   /** Applies the queue in one transaction; on failure says which operation failed (-1: BEGIN/COMMIT). */
-  const applyAll = (): { ok: true } | { ok: false; err: unknown; at: number } => {
-    let at = -1;
+  /**
+   * Applies the queue in one transaction, the space-freeing writes first (see
+   * commitFreeingFirst); on failure says which operation failed (null: BEGIN/COMMIT).
+   */
+  const applyAll = (): { ok: true } | { ok: false; err: unknown; op: Pending | null } => {
+    let current: Pending | null = null;
     try {
       tx.begin();
-      for (at = 0; at < queue.length; at++) {
-        const op = queue[at] as Pending;
-        if (op.bug === null) op.result = op.apply();
+      for (const freeing of [true, false]) {
+        for (const op of queue) {
+          if (op.frees !== freeing || op.bug !== null) continue;
+          current = op;
+          op.result = op.apply();
+        }
       }
-      at = -1;
+      current = null;
       tx.commit();
       return { ok: true };
     } catch (err) {
       rollback();
-      return { ok: false, err, at };
+      return { ok: false, err, op: current };
     }
   };
 
   /**
-   * A retry after a failure commits the space-freeing writes first, in their
-   * own transaction, then folds the WAL back: what was sent makes room for
-   * what waits. (They delete only rows older than any queued append, so the
-   * queue's result is the same; at the outbox's byte limit an append's drop
-   * may then pick an unsent row instead of a sent one, counted as ever.)
+   * Space-freeing writes delete only rows already delivered, older than any
+   * queued append: applied ahead of the other writes they change nothing but
+   * the room the others find (and an append's size limit never drops a row
+   * that was already sent). A retry after a failure commits them on their
+   * own first, then folds the WAL back: what was sent makes room for what waits.
    */
   const commitFreeingFirst = (): void => {
     const freeing = queue.filter((op) => op.frees && op.bug === null);
@@ -238,9 +245,9 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       const outcome = applyAll();
       if (outcome.ok) break;
       const code = storageErrorCode(outcome.err);
-      if (code === null && outcome.at >= 0) {
+      if (code === null && outcome.op !== null) {
         // One broken operation must not stall every other write: drop it, report it, go on.
-        (queue[outcome.at] as Pending).bug = { err: outcome.err };
+        outcome.op.bug = { err: outcome.err };
         opts.onBug?.(outcome.err);
         continue;
       }
