@@ -665,3 +665,50 @@ describe("WriteBatch on a locked or read-only database", () => {
     expect(db.statuses.map((s) => s.ok)).toEqual([false, false, true]);
   });
 });
+
+describe("WriteBatch: space-freeing writes", () => {
+  test("deletes of sent rows apply ahead of the turn's appends: a size limit never drops a sent row", () => {
+    using db = openBatched();
+    const frame = (n: number) => `${n}`.padEnd(100, ".");
+    for (const n of [1, 2, 3]) db.stores.outbox.append(frame(n), false, 300);
+    db.endTurn();
+    // Rows 1 and 2 were sent; their delete is queued after an append that needs room.
+    const drops: (OutboxDrop | null)[] = [];
+    db.stores.outbox.append(frame(4), false, 300, (d) => drops.push(d));
+    db.stores.outbox.deleteThrough(2);
+    db.endTurn();
+    // Applied in queue order the append would have dropped row 1, already sent.
+    expect({ drops, frames: outboxFrames(db) }).toEqual({
+      drops: [null],
+      frames: [frame(3), frame(4)],
+    });
+  });
+
+  test("after a full disk, a retry commits the deletes on their own first, even if the rest still fails", () => {
+    using db = openBatched();
+    for (const n of [1, 2]) db.stores.outbox.append(`${n}`, true, NO_LIMIT);
+    db.endTurn();
+    db.stores.outbox.append("3", true, NO_LIMIT);
+    db.tx.failCommits = 1;
+    db.endTurn();
+    expect(db.batch.status.ok).toBe(false);
+    // Rows 1 and 2 were sent meanwhile (committed rows may go while later writes wait).
+    db.stores.outbox.deleteThrough(2);
+    // The retry: the first commit (the delete alone) succeeds, the next one (the append) fails.
+    const real = db.tx.commit;
+    let commits = 0;
+    db.tx.commit = () => {
+      commits += 1;
+      if (commits === 2) throw storageError("SQLITE_FULL");
+      real();
+    };
+    db.clock.advance(50);
+    expect({ ok: db.batch.status.ok, frames: outboxFrames(db) }).toEqual({ ok: false, frames: [] });
+    db.tx.commit = real;
+    db.clock.advance(100);
+    expect({ ok: db.batch.status.ok, frames: outboxFrames(db) }).toEqual({
+      ok: true,
+      frames: ["3"],
+    });
+  });
+});
