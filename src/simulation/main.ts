@@ -1,14 +1,15 @@
 /**
  * bun run simulate [--seeds N] [--seed S] [--steps K] [--stores sqlite|memory|both]
  *                  [--jobs J] [--plant drop-paused-frames|drop-completed-writes]
- *                  [--strict] [--verbose]
+ *                  [--strict] [--stop] [--verbose]
  *
  * Runs seeds S..S+N-1 (default 1..200) for K steps each (default 2000) in J
  * processes (default 2). With `both` (the default) every seed runs on memory
  * stores and every fourth also on SQLite with crashes. `--seed S` alone
  * replays that seed. A violation prints the seed, the step, the invariant,
  * the last events and the command that replays it; the exit code is then 1.
- * `--strict` adds the checks a known core issue breaks (README.md here).
+ * `--strict` adds the checks a known core issue breaks (README.md here);
+ * `--stop` ends at the first violation (one process: how soon is a bug caught).
  */
 import { kindsFor, type Plan, runInProcesses } from "./parallel.ts";
 import type { Plant } from "./probe.ts";
@@ -18,6 +19,7 @@ interface Args extends Plan {
   jobs: number;
   shard: Shard | null;
   verbose: boolean;
+  stop: boolean;
 }
 
 const PLANTS: readonly Plant[] = ["drop-paused-frames", "drop-completed-writes"];
@@ -33,6 +35,7 @@ function parse(argv: string[]): Args {
     jobs: 2,
     shard: null,
     verbose: false,
+    stop: false,
   };
   let seedsGiven = false;
   let seedGiven = false;
@@ -63,6 +66,7 @@ function parse(argv: string[]): Args {
       i--;
       if (flag === "--strict") args.strict = true;
       else if (flag === "--verbose") args.verbose = true;
+      else if (flag === "--stop") args.stop = true;
       else throw new Error(`unknown option ${flag}`);
     }
   }
@@ -110,6 +114,7 @@ async function main(): Promise<number> {
   const extra = {
     plant: args.plant,
     strict: args.strict,
+    stopAtFirst: args.stop,
     ...(args.verbose ? { echo: (line: string) => console.log(line) } : {}),
   };
   if (args.shard) {
@@ -118,7 +123,7 @@ async function main(): Promise<number> {
     runSeeds(args.first, args.count, args.steps, kindsFor(args), extra, print, args.shard);
     return 0;
   }
-  const jobs = args.verbose || args.count === 1 ? 1 : args.jobs;
+  const jobs = args.verbose || args.stop || args.count === 1 ? 1 : args.jobs;
   args.jobs = jobs;
   const summary =
     jobs > 1

@@ -20,6 +20,8 @@ export interface RunOptions {
   strict?: boolean;
   /** Prints every trace line as it happens (replaying one seed). */
   echo?: (line: string) => void;
+  /** runSeeds stops at the first violation (to measure how soon a bug is caught). */
+  stopAtFirst?: boolean;
 }
 
 export interface SeedResult {
@@ -105,11 +107,14 @@ export function runSeeds(
       const r = runSeed({ seed, steps, stores, ...extra });
       results.push(r);
       onResult?.(r);
+      if (r.violation && extra.stopAtFirst) return summary(results, started);
     }
   }
-  return {
-    results,
-    violations: results.filter((r) => r.violation !== null),
-    ms: performance.now() - started,
-  };
+  return summary(results, started);
 }
+
+const summary = (results: SeedResult[], started: number): Summary => ({
+  results,
+  violations: results.filter((r) => r.violation !== null),
+  ms: performance.now() - started,
+});
