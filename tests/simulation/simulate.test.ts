@@ -1,24 +1,35 @@
 import { describe, expect, test } from "bun:test";
+import { runInProcesses } from "../../src/simulation/parallel.ts";
 import { runSeed, runSeeds } from "../../src/simulation/run.ts";
 
 const STEPS = 2000;
 
 describe("deterministic simulation", () => {
-  // 200 seeds × 2000 steps: memory stores are fast, SQLite (with crashes) costs ~5× more a seed.
-  test("200 seeds × 2000 steps (160 on memory stores, 40 on SQLite with crashes): no violation", () => {
-    const memory = runSeeds(1, 160, STEPS, () => ["memory"]);
-    const sqlite = runSeeds(161, 40, STEPS, () => ["sqlite"]);
-    const violations = [...memory.violations, ...sqlite.violations].map((r) => r.violation);
+  // What `bun run simulate` runs by default: seeds 1..200 × 2000 steps on memory stores, every
+  // fourth also on SQLite with crashes and commit faults, in two processes (two cores).
+  test("200 seeds × 2000 steps (200 runs on memory stores, 50 on SQLite with crashes): no violation", async () => {
+    const plan = {
+      first: 1,
+      count: 200,
+      steps: STEPS,
+      stores: "both",
+      plant: null,
+      strict: false,
+    } as const;
+    const { results, violations } = await runInProcesses(plan, 2);
     expect({
-      runs: memory.results.length + sqlite.results.length,
-      crashes: sqlite.results.reduce((n, r) => n + r.crashes, 0) > 0,
-      violations,
-    }).toEqual({ runs: 200, crashes: true, violations: [] });
+      memory: results.filter((r) => r.stores === "memory").length,
+      sqlite: results.filter((r) => r.stores === "sqlite").length,
+      crashed: results.some((r) => r.crashes > 0),
+      violations: violations.map((r) => r.violation),
+    }).toEqual({ memory: 200, sqlite: 50, crashed: true, violations: [] });
   }, 120_000);
 
   test("a completion the store never writes is caught, and its seed replays to the same violation", () => {
     const first = runSeeds(1, 20, STEPS, () => ["memory"], { plant: "drop-completed-writes" });
-    const caught = first.violations[0]?.violation;
+    const caught = first.violations
+      .map((r) => r.violation)
+      .find((v) => v?.invariant === "statusMatchesStore");
     expect(caught?.invariant).toBe("statusMatchesStore");
     if (!caught) return;
     const replay = runSeed({
@@ -32,10 +43,17 @@ describe("deterministic simulation", () => {
 
   test("a daemon socket that drops frames while paused is caught on SQLite too", () => {
     const r = runSeeds(1, 10, 500, () => ["sqlite"], { plant: "drop-paused-frames" });
-    const caught = r.violations[0]?.violation;
+    const caught = r.violations
+      .map((x) => x.violation)
+      .find((v) => v?.message.includes("written but never read"));
     expect(caught?.invariant).toBe("framesArriveOnceInOrder");
     if (!caught) return;
-    const replay = runSeed({ ...caught, steps: 500, plant: "drop-paused-frames" });
+    const replay = runSeed({
+      seed: caught.seed,
+      stores: caught.stores,
+      steps: 500,
+      plant: "drop-paused-frames",
+    });
     expect({ step: replay.violation?.step, message: replay.violation?.message }).toEqual({
       step: caught.step,
       message: caught.message,
