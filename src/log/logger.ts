@@ -5,6 +5,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import type { ConnectionLogStore, EventLog, LogLevel } from "../core/ports.ts";
+import { boundText, LOG_DETAILS_MAX_BYTES } from "../core/text-bound.ts";
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -44,7 +45,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     },
     log: emit,
     connection(event, details, level = "info") {
-      const safe = mask(details);
+      // Masked first, so that no cut can leave half a secret unmasked.
+      const safe = boundText(mask(details), LOG_DETAILS_MAX_BYTES);
       emit(level, event, { details: safe });
       try {
         store?.insert(event, opts.clock.now(), safe);

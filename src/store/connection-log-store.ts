@@ -7,6 +7,7 @@
  */
 import { desc, lte, sql } from "drizzle-orm";
 import type { ConnectionLogEntry, ConnectionLogStore } from "../core/ports.ts";
+import { boundNullable, LOG_DETAILS_MAX_BYTES } from "../core/text-bound.ts";
 import type { RelayDb } from "./database.ts";
 import { connectionLog } from "./schema.ts";
 import type { Writer } from "./write-batch.ts";
@@ -50,14 +51,17 @@ export function createConnectionLogStore(
   if (maxId != null) pruneBelow(maxId);
 
   return {
-    insert: (event, timestamp, details) =>
+    insert: (event, timestamp, text) => {
+      // Details can quote a peer (a close reason, a frame's type): a bounded copy.
+      const details = boundNullable(text, LOG_DETAILS_MAX_BYTES);
       writer.write(() => {
         const row = insertStmt.get({ event, timestamp, details });
         // Decided by the new row's id, not by a count kept in memory: a write batch
         // applies this again after a rolled-back commit, and the id (its
         // sqlite_sequence rolled back too) comes out the same, so the prune does too.
         if (row !== undefined && row.id % LOG_PRUNE_EVERY === 0) pruneBelow(row.id);
-      }),
+      });
+    },
     list: (limit): ConnectionLogEntry[] =>
       listStmt.all({ limit: Math.max(0, Math.min(Math.trunc(limit), keep)) }),
   };

@@ -17,6 +17,12 @@ import {
   type TaskStatus,
   type TaskStore,
 } from "../core/ports.ts";
+import {
+  boundNullable,
+  boundText,
+  HISTORY_TEXT_MAX_BYTES,
+  LOG_DETAILS_MAX_BYTES,
+} from "../core/text-bound.ts";
 import type { WriteBatch, Writer } from "./write-batch.ts";
 
 const isActive = (s: TaskStatus): boolean => ACTIVE_STATUSES.includes(s);
@@ -89,14 +95,16 @@ export class MemoryTaskStore implements TaskStore {
 
   markEnded(taskId: string, status: TaskStatus, at: number, error: string | null): void {
     if (isActive(status)) throw new RangeError(`markEnded with active status ${status}`);
+    // Bounded as in the SQLite store (task-store.ts), so both keep the same text.
+    const kept = boundNullable(error, HISTORY_TEXT_MAX_BYTES);
     this.writer.write(() => {
       const row = this.rows.get(taskId);
-      if (row && isActive(row.status)) Object.assign(row, { status, completedAt: at, error });
+      if (row && isActive(row.status)) Object.assign(row, { status, completedAt: at, error: kept });
     });
   }
 
   setReportedStatus(taskId: string, status: string): void {
-    this.update(taskId, { lastReportedStatus: status });
+    this.update(taskId, { lastReportedStatus: boundText(status, HISTORY_TEXT_MAX_BYTES) });
   }
 
   loadActive(): TaskRecord[] {
@@ -239,8 +247,9 @@ export class MemoryConnectionLogStore implements ConnectionLogStore {
   constructor(private readonly writer: Writer = immediateWriter) {}
 
   insert(event: string, timestamp: number, details: string | null): void {
+    const kept = boundNullable(details, LOG_DETAILS_MAX_BYTES);
     this.writer.write(() => {
-      this.rows.push({ id: this.rows.length + 1, event, timestamp, details });
+      this.rows.push({ id: this.rows.length + 1, event, timestamp, details: kept });
     });
   }
 

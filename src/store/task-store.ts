@@ -5,6 +5,7 @@
  */
 import { and, asc, count, desc, eq, inArray, isNotNull, max, notInArray, sql } from "drizzle-orm";
 import { ACTIVE_STATUSES, type TaskQuery, type TaskStatus, type TaskStore } from "../core/ports.ts";
+import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-bound.ts";
 import type { RelayDb } from "./database.ts";
 import { heldCommands, meta, tasks } from "./schema.ts";
 import type { Transactor } from "./transaction.ts";
@@ -220,12 +221,17 @@ export function createTaskStore(
       if (ACTIVE_STATUSES.includes(status)) {
         throw new RangeError(`markEnded with active status ${status}`);
       }
+      // History keeps a bounded copy; the frame upstream carried the whole text.
+      const kept = boundNullable(error, HISTORY_TEXT_MAX_BYTES);
       writer.write(() => {
-        if (endStmt.all({ taskId, status, at, error }).length > 0) endedRows += 1;
+        if (endStmt.all({ taskId, status, at, error: kept }).length > 0) endedRows += 1;
       });
     },
 
-    setReportedStatus: (taskId, status) => writer.write(() => reportStmt.run({ taskId, status })),
+    setReportedStatus: (taskId, status) => {
+      const kept = boundText(status, HISTORY_TEXT_MAX_BYTES);
+      writer.write(() => reportStmt.run({ taskId, status: kept }));
+    },
 
     loadActive: () => activeStmt.all(),
 
