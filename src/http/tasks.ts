@@ -9,6 +9,13 @@ import { parseCount, parseLimit } from "./query.ts";
 
 export const TASK_LIMIT_DEFAULT = 50;
 export const TASK_LIMIT_MAX = 500;
+/**
+ * Most bytes of task objects (as JSON) one page carries. A task's own size is
+ * bounded (its free text is cut at 4 KiB, src/core/text-bound.ts), but JSON can
+ * escape one byte into six and 500 of them still add up: past this budget the
+ * page ends early and says so, and the client goes on from offset + tasks.length.
+ */
+export const TASK_PAGE_MAX_BYTES = 1024 * 1024;
 
 const STATUSES = TASK_STATUSES;
 
@@ -35,6 +42,9 @@ export const TaskPage = t.Object({
   total: Int({ minimum: 0, description: "Rows matching the status filter" }),
   limit: Int({ minimum: 1, maximum: TASK_LIMIT_MAX }),
   offset: Int({ minimum: 0 }),
+  truncated: t.Boolean({
+    description: `The page ended before \`limit\` rows because it reached ${TASK_PAGE_MAX_BYTES} bytes of tasks; the next page starts at \`offset\` + the rows returned`,
+  }),
 });
 
 // Strings on purpose: the handler parses them so that "abc" gets a 400 naming the parameter.
@@ -79,6 +89,24 @@ export function taskBody(task: TaskView) {
   };
 }
 
+type TaskBody = ReturnType<typeof taskBody>;
+
+/**
+ * The rows that fit in `maxBytes` of JSON, in order; always at least one, so
+ * that paging moves on even past a row larger than the budget.
+ */
+export function fitPage(rows: readonly TaskBody[], maxBytes: number) {
+  let used = 0;
+  let n = 0;
+  for (const row of rows) {
+    // The comma between array elements counts too.
+    used += Buffer.byteLength(JSON.stringify(row), "utf8") + 1;
+    if (used > maxBytes && n > 0) break;
+    n += 1;
+  }
+  return { tasks: rows.slice(0, n), truncated: n < rows.length };
+}
+
 function parseStatus(raw: string | undefined): TaskStatus | undefined {
   if (raw === undefined) return undefined;
   const found = STATUSES.find((s) => s === raw);
@@ -96,7 +124,8 @@ export function taskRoutes(deps: HttpDeps) {
         const offset = parseCount("offset", query.offset, 0);
         const status = parseStatus(query.status);
         const page = deps.listTasks(status ? { limit, offset, status } : { limit, offset });
-        return { tasks: page.tasks.map(taskBody), total: page.total, limit, offset };
+        const { tasks, truncated } = fitPage(page.tasks.map(taskBody), TASK_PAGE_MAX_BYTES);
+        return { tasks, total: page.total, limit, offset, truncated };
       },
       {
         query: TaskListQuery,
@@ -104,7 +133,7 @@ export function taskRoutes(deps: HttpDeps) {
         detail: {
           summary: "Task history",
           description:
-            "Tasks the relay received, one page at a time; `total` counts rows matching `status`.",
+            "Tasks the relay received, one page at a time; `total` counts rows matching `status`. A page holds at most `limit` rows and about 1 MiB of them (`truncated` says it ended early).",
           tags: ["tasks"],
         },
       },

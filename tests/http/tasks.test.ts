@@ -44,6 +44,7 @@ describe("GET /tasks", () => {
       total: 1,
       limit: 50,
       offset: 0,
+      truncated: false,
     });
     expect(state.taskQueries).toEqual([{ limit: 50, offset: 0 }]);
   });
