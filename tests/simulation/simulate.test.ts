@@ -39,7 +39,7 @@ describe("deterministic simulation", () => {
       plant: "drop-completed-writes",
     });
     expect(replay.violation).toEqual(caught);
-  });
+  }, 60_000);
 
   test("a daemon socket that drops frames while paused is caught on SQLite too", () => {
     const r = runSeeds(1, 10, 500, () => ["sqlite"], { plant: "drop-paused-frames" });
@@ -58,7 +58,7 @@ describe("deterministic simulation", () => {
       step: caught.step,
       message: caught.message,
     });
-  });
+  }, 60_000);
 
   // Known core issue (src/simulation/README.md): heartbeats that waited in a paused socket
   // are read after a spawnTask and count as two omissions. Remove `.failing` once fixed.
