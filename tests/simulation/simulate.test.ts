@@ -65,4 +65,10 @@ describe("deterministic simulation", () => {
   test.failing("known issue: a task its daemon runs is not declared lost (seed 6, strict)", () => {
     expect(runSeed({ seed: 6, steps: STEPS, stores: "memory", strict: true }).violation).toBeNull();
   });
+
+  // Known core issue (README.md): a command whose send was waiting for a commit when the
+  // daemon's socket closed is held again behind commands held meanwhile. Remove `.failing` once fixed.
+  test.failing("known issue: held commands keep the server's order across a dropped send (seed 919)", () => {
+    expect(runSeed({ seed: 919, steps: STEPS, stores: "memory" }).violation).toBeNull();
+  });
 });
