@@ -10,8 +10,8 @@ import type { HttpDeps } from "../http/deps.ts";
 // Bun's text loader gives the file's contents; bun-types declares *.html as an
 // HTMLBundle (for Bun.serve routes), hence the cast below.
 import page from "./dashboard.html" with { type: "text" };
-import { snapshotStream } from "./events.ts";
-import { buildSnapshot } from "./snapshot.ts";
+import { SnapshotFeed } from "./events.ts";
+import { buildSnapshot, type DashboardSnapshot, SNAPSHOT_MAX_BYTES } from "./snapshot.ts";
 
 export const DASHBOARD_HTML = page as unknown as string;
 
@@ -20,10 +20,15 @@ export interface DashboardOptions {
   intervalMs?: number;
   /** Longest silence on the stream; below Bun.serve's idleTimeout (10 s). */
   keepAliveMs?: number;
+  /** Event streams open at once; one more is answered 503 (the page then polls). */
+  maxStreams?: number;
+  /** The feed the streams pull from (tests pass their own to watch it). */
+  feed?: SnapshotFeed<DashboardSnapshot>;
 }
 
 export const SNAPSHOT_INTERVAL_MS = 250;
 export const KEEP_ALIVE_MS = 5000;
+export const MAX_EVENT_STREAMS = 32;
 
 /** Only the page itself, its stream and this relay: the page must work offline. */
 const CSP = [
@@ -57,6 +62,18 @@ export function queryTokenAsBearer(request: Request): void {
 export function dashboardRoutes(deps: HttpDeps, opts: DashboardOptions = {}) {
   // A UI, not part of the API: kept out of the OpenAPI document.
   const detail = { hide: true };
+  const maxStreams = opts.maxStreams ?? MAX_EVENT_STREAMS;
+  const feed =
+    opts.feed ??
+    new SnapshotFeed({
+      build: () => buildSnapshot(deps),
+      now: () => deps.clock.now(),
+      intervalMs: opts.intervalMs ?? SNAPSHOT_INTERVAL_MS,
+      keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_MS,
+      maxStreams,
+      maxSnapshotBytes: SNAPSHOT_MAX_BYTES,
+      onError: (error) => deps.reportError?.(error, { method: "GET", path: "/dashboard/events" }),
+    });
   return new Elysia({ ...ELYSIA_CONFIG, name: "relay.dashboard" })
     .onRequest(({ request }) => queryTokenAsBearer(request))
     .get(
@@ -75,15 +92,13 @@ export function dashboardRoutes(deps: HttpDeps, opts: DashboardOptions = {}) {
     )
     .get(
       "/dashboard/events",
-      () => {
-        const stream = snapshotStream({
-          build: () => buildSnapshot(deps),
-          now: () => deps.clock.now(),
-          intervalMs: opts.intervalMs ?? SNAPSHOT_INTERVAL_MS,
-          keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_MS,
-          onError: (error) =>
-            deps.reportError?.(error, { method: "GET", path: "/dashboard/events" }),
-        });
+      ({ status }) => {
+        const stream = feed.open();
+        if (stream === null) {
+          return status(503, {
+            error: `${maxStreams} dashboard event streams are open already; poll the JSON API instead`,
+          });
+        }
         return new Response(stream, {
           headers: {
             "content-type": "text/event-stream; charset=utf-8",

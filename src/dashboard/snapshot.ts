@@ -4,11 +4,25 @@
  * so nothing in it may change by itself (no "now", no uptime): the page
  * derives ages and running durations from `serverTime`, sent beside it.
  */
+import { boundNullable, boundText } from "../core/text-bound.ts";
 import type { ConnectionLogEntry, HttpDeps, TaskStatus } from "../http/deps.ts";
 import { statusOf } from "../http/status.ts";
 
 export const RECENT_TASKS = 25;
 export const RECENT_LOGS = 15;
+/** Daemons listed (by machineId); the counters still cover every one. */
+export const LISTED_DAEMONS = 50;
+/** Most UTF-8 bytes of a hostname, task name, error or log details shown. */
+export const SHOWN_TEXT_MAX_BYTES = 256;
+/**
+ * The largest snapshot JSON, from the parts above at their worst: a JSON
+ * string can take six bytes per UTF-8 byte (a control character as \u0001), a
+ * machineId is at most 256 and a taskId 512 UTF-16 units (the protocol's
+ * limits). 50 daemons × 3.4 KiB + 25 tasks × 7.9 KiB + 15 log entries ×
+ * 1.8 KiB ≈ 395 KiB, and the fixed part is small; tests/http/sse-bounds.test.ts
+ * builds that worst case.
+ */
+export const SNAPSHOT_MAX_BYTES = 512 * 1024;
 
 export interface DashboardDaemon {
   daemonId: string;
@@ -49,7 +63,11 @@ export interface DashboardSnapshot {
     totalTasksProcessed: number;
     outboxFrames: number;
     outboxDropped: number;
+    /** Over every connected daemon, not only the listed ones. */
+    busySlots: number;
+    capacity: number;
   };
+  /** The first LISTED_DAEMONS by machineId; `counters.connectedDaemons` counts them all. */
   daemons: DashboardDaemon[];
   /** Newest first. */
   tasks: DashboardTask[];
@@ -57,9 +75,12 @@ export interface DashboardSnapshot {
   logs: ConnectionLogEntry[];
 }
 
+const shown = (text: string) => boundText(text, SHOWN_TEXT_MAX_BYTES);
+
 export function buildSnapshot(deps: HttpDeps): DashboardSnapshot {
   const up = deps.upstream();
   const c = deps.counters();
+  const all = deps.listDaemons();
   return {
     relay: {
       version: deps.version,
@@ -82,31 +103,36 @@ export function buildSnapshot(deps: HttpDeps): DashboardSnapshot {
       totalTasksProcessed: c.totalTasksProcessed,
       outboxFrames: c.outbox.frames,
       outboxDropped: c.outbox.droppedFrames,
+      busySlots: all.reduce((n, d) => n + d.taskIds.length, 0),
+      capacity: all.reduce((n, d) => n + d.maxConcurrentTasks, 0),
     },
-    daemons: deps
-      .listDaemons()
+    daemons: all
+      // Stable order, so a reconnecting daemon does not reshuffle the page.
+      .toSorted((a, b) => a.machineId.localeCompare(b.machineId))
+      .slice(0, LISTED_DAEMONS)
       .map((d) => ({
         daemonId: d.daemonId,
         machineId: d.machineId,
-        hostname: d.hostname,
+        hostname: shown(d.hostname),
         role: d.role,
         active: d.taskIds.length,
         capacity: d.maxConcurrentTasks,
         connectedAt: d.connectedAt,
         lastHeartbeat: d.lastHeartbeat,
-      }))
-      // Stable order, so a reconnecting daemon does not reshuffle the page.
-      .sort((a, b) => a.machineId.localeCompare(b.machineId)),
+      })),
     tasks: deps.listTasks({ limit: RECENT_TASKS, offset: 0 }).tasks.map((t) => ({
       taskId: t.taskId,
-      taskName: t.taskName,
+      taskName: shown(t.taskName),
       status: t.status,
       machineId: t.machineId,
       receivedAt: t.receivedAt,
       dispatchedAt: t.dispatchedAt,
       completedAt: t.completedAt,
-      error: t.error,
+      error: boundNullable(t.error, SHOWN_TEXT_MAX_BYTES),
     })),
-    logs: deps.listLogs(RECENT_LOGS),
+    logs: deps.listLogs(RECENT_LOGS).map((l) => ({
+      ...l,
+      details: boundNullable(l.details, SHOWN_TEXT_MAX_BYTES),
+    })),
   };
 }

@@ -4,7 +4,7 @@
  * comments), and the ?token= hand-over to the app's access guard.
  */
 import { describe, expect, test } from "bun:test";
-import { snapshotStream } from "../../src/dashboard/events.ts";
+import { SnapshotFeed, type SnapshotFeedOptions } from "../../src/dashboard/events.ts";
 import { DASHBOARD_HTML, queryTokenAsBearer } from "../../src/dashboard/routes.ts";
 import { buildSnapshot } from "../../src/dashboard/snapshot.ts";
 import { fakeDeps, request, T0, task, testApp } from "../http/fake-deps.ts";
@@ -32,6 +32,14 @@ async function readUntil(
 }
 
 const events = (text: string) => text.split("\n\n").filter((e) => e.startsWith("event: snapshot"));
+
+/** One stream of a feed with roomy limits; `over` sets the rest. */
+function snapshotStream<T>(
+  over: Pick<SnapshotFeedOptions<T>, "build" | "now" | "intervalMs" | "keepAliveMs" | "onError">,
+): ReadableStream<Uint8Array> {
+  const feed = new SnapshotFeed({ maxStreams: 1, maxSnapshotBytes: 1 << 20, ...over });
+  return feed.open() as ReadableStream<Uint8Array>;
+}
 
 describe("buildSnapshot", () => {
   test("upstream, counters, daemons (sorted, with load), recent tasks and logs", () => {
@@ -64,7 +72,7 @@ describe("buildSnapshot", () => {
   });
 });
 
-describe("snapshotStream", () => {
+describe("SnapshotFeed", () => {
   test("a snapshot at once, then only when it changes, and keep-alive comments in between", async () => {
     let value = 1;
     let builds = 0;
