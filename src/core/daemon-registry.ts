@@ -1,3 +1,4 @@
+import { addressKey } from "./address-key.ts";
 import type { TimerHandle } from "./clock.ts";
 import { DispatchHeap } from "./dispatch-heap.ts";
 import type { DaemonConnection } from "./ports.ts";
@@ -38,6 +39,8 @@ interface Unauthenticated {
   conn: DaemonConnection;
   openedAt: number;
   timer: TimerHandle;
+  /** Its source, as the per-address limit counts it (address-key.ts). */
+  source: string;
 }
 
 /**
@@ -46,6 +49,8 @@ interface Unauthenticated {
  */
 export class DaemonRegistry {
   private readonly unauthenticated = new Map<string, Unauthenticated>();
+  /** Sockets awaiting authenticate, by source; a source with none has no entry. */
+  private readonly pendingBySource = new Map<string, number>();
   private readonly byConn = new Map<string, Daemon>();
   private readonly byMachine = new Map<string, Daemon>();
   private turns = 0;
@@ -54,6 +59,11 @@ export class DaemonRegistry {
 
   get unauthenticatedCount(): number {
     return this.unauthenticated.size;
+  }
+
+  /** Sockets awaiting authenticate from the source of `remoteAddress` (an IPv6 /64 counts as one). */
+  unauthenticatedFrom(remoteAddress: string): number {
+    return this.pendingBySource.get(addressKey(remoteAddress)) ?? 0;
   }
 
   get size(): number {
@@ -83,7 +93,10 @@ export class DaemonRegistry {
   }
 
   addUnauthenticated(conn: DaemonConnection, openedAt: number, timer: TimerHandle): void {
-    this.unauthenticated.set(conn.id, { conn, openedAt, timer });
+    this.takeUnauthenticated(conn.id);
+    const source = addressKey(conn.remoteAddress);
+    this.unauthenticated.set(conn.id, { conn, openedAt, timer, source });
+    this.pendingBySource.set(source, (this.pendingBySource.get(source) ?? 0) + 1);
   }
 
   /** Removes a connection still waiting for `authenticate`; returns its timer. */
@@ -91,6 +104,9 @@ export class DaemonRegistry {
     const entry = this.unauthenticated.get(connId);
     if (!entry) return undefined;
     this.unauthenticated.delete(connId);
+    const left = (this.pendingBySource.get(entry.source) ?? 1) - 1;
+    if (left > 0) this.pendingBySource.set(entry.source, left);
+    else this.pendingBySource.delete(entry.source);
     return entry.timer;
   }
 

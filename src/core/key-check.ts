@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
 
@@ -15,4 +15,27 @@ export function createKeyCheck(keys: readonly string[]): (candidate: string) => 
     for (const key of accepted) ok = timingSafeEqual(key, probe) || ok;
     return ok;
   };
+}
+
+/**
+ * A key's fingerprint, as machineId bindings store it (machine-bindings.ts):
+ * HMAC-SHA256 of the key under a random secret of this relay, in hex. Never
+ * the key itself, and not a plain hash either: a plain SHA-256 of a key can be
+ * checked against guesses, or against the same key's hash on another relay,
+ * by anyone who sees the bindings table; this one only with the secret.
+ */
+export function createKeyFingerprint(secret: string): (key: string) => string {
+  return (key) => createHmac("sha256", secret).update(key).digest("hex");
+}
+
+/** 256 random bits, hex: the secret behind key fingerprints. */
+export function newFingerprintSecret(): string {
+  return randomBytes(32).toString("hex");
+}
+
+/** Constant-time equality of two fingerprints (hex strings of equal length). */
+export function sameFingerprint(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

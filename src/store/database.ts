@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import type { Stores } from "../core/ports.ts";
+import { createBindingStore } from "./binding-store.ts";
 import { createConnectionLogStore } from "./connection-log-store.ts";
 import { createMetaStore } from "./meta-store.ts";
 import { runMigrations } from "./migrations.ts";
@@ -102,6 +103,7 @@ export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions):
     outbox: createOutboxStore(db, writer, onRollback),
     connectionLog: createConnectionLogStore(db, opts.logKeep, writer),
     meta: createMetaStore(db, writer),
+    bindings: createBindingStore(db, writer),
     afterCommit: batch ? batch.afterCommit : (fn) => fn(),
     storage: batch ? () => batch.status : () => HEALTHY,
   };

@@ -5,8 +5,10 @@
  */
 import {
   ACTIVE_STATUSES,
+  type BindingStore,
   type ConnectionLogEntry,
   type ConnectionLogStore,
+  type MachineBinding,
   type MetaStore,
   type OutboxDrop,
   type OutboxEntry,
@@ -272,11 +274,30 @@ export class MemoryMetaStore implements MetaStore {
   }
 }
 
+export class MemoryBindingStore implements BindingStore {
+  readonly rows = new Map<string, MachineBinding>();
+
+  constructor(private readonly writer: Writer = immediateWriter) {}
+
+  all(): MachineBinding[] {
+    return [...this.rows.values()].map((b) => ({ ...b }));
+  }
+
+  bind(binding: MachineBinding): void {
+    this.writer.write(() => this.rows.set(binding.machineId, { ...binding }));
+  }
+
+  release(machineId: string): void {
+    this.writer.write(() => this.rows.delete(machineId));
+  }
+}
+
 export interface MemoryStores extends Stores {
   tasks: MemoryTaskStore;
   outbox: MemoryOutboxStore;
   connectionLog: MemoryConnectionLogStore;
   meta: MemoryMetaStore;
+  bindings: MemoryBindingStore;
 }
 
 /**
@@ -291,6 +312,7 @@ export function createMemoryStores(batch?: WriteBatch): MemoryStores {
     outbox: new MemoryOutboxStore(writer),
     connectionLog: new MemoryConnectionLogStore(writer),
     meta: new MemoryMetaStore(writer),
+    bindings: new MemoryBindingStore(writer),
     afterCommit: batch ? batch.afterCommit : (fn) => fn(),
     storage: batch ? () => batch.status : () => ({ ok: true }),
   };

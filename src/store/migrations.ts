@@ -20,11 +20,13 @@ import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import type { SQLiteSession, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import m0000 from "../../drizzle/0000_init.sql" with { type: "text" };
+import m0001 from "../../drizzle/0001_machine_bindings.sql" with { type: "text" };
 import journal from "../../drizzle/meta/_journal.json";
 
 /** Every migration file's text, keyed by its journal tag (the file name without `.sql`). */
 export const SQL_BY_TAG: Readonly<Record<string, string>> = {
   "0000_init": m0000,
+  "0001_machine_bindings": m0001,
 };
 
 interface JournalEntry {

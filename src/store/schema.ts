@@ -81,5 +81,12 @@ export const meta = sqliteTable("meta", {
   value: text("value").notNull(),
 });
 
+/** Which key each machineId belongs to: an HMAC fingerprint of it (key-check.ts), never the key. */
+export const machineBindings = sqliteTable("machine_bindings", {
+  machineId: text("machine_id").primaryKey(),
+  keyFingerprint: text("key_fingerprint").notNull(),
+  boundAt: integer("bound_at").notNull(),
+});
+
 /** SQL list of the statuses of tasks that have ended (prune candidates). */
 export const ENDED_SQL = sql.raw("('completed', 'failed', 'cancelled', 'lost')");

@@ -62,6 +62,7 @@ describe("embedded migrations", () => {
       "__drizzle_migrations",
       "connection_log",
       "held_commands",
+      "machine_bindings",
       "meta",
       "outbox",
       "tasks",

@@ -4,7 +4,13 @@
  */
 
 import type { Daemon } from "../../src/core/daemon-registry.ts";
-import type { DaemonConnection, EventLog, LogLevel, SendResult } from "../../src/core/ports.ts";
+import type {
+  ConnectionLogOptions,
+  DaemonConnection,
+  EventLog,
+  LogLevel,
+  SendResult,
+} from "../../src/core/ports.ts";
 import type {
   UpstreamHandlers,
   UpstreamSocket,
@@ -185,6 +191,7 @@ export interface LogEntry {
   event: string;
   details?: string;
   fields?: Record<string, unknown>;
+  options?: ConnectionLogOptions;
 }
 
 export class FakeLog implements EventLog {
@@ -194,8 +201,19 @@ export class FakeLog implements EventLog {
     this.entries.push({ kind: "log", level, event, ...(fields ? { fields } : {}) });
   }
 
-  connection(event: string, details: string, level: LogLevel = "info"): void {
-    this.entries.push({ kind: "connection", level, event, details });
+  connection(
+    event: string,
+    details: string,
+    level: LogLevel = "info",
+    options?: ConnectionLogOptions,
+  ): void {
+    this.entries.push({
+      kind: "connection",
+      level,
+      event,
+      details,
+      ...(options ? { options } : {}),
+    });
   }
 
   events(name: string): LogEntry[] {
@@ -207,6 +225,7 @@ export class FakeLog implements EventLog {
 
 export {
   createMemoryStores,
+  MemoryBindingStore,
   MemoryConnectionLogStore,
   MemoryMetaStore,
   MemoryOutboxStore,
