@@ -47,6 +47,9 @@ export interface TaskRecord {
   seq: number;
 }
 
+/** A task as history lists it: without its spawn frame (the task's payload, up to a frame). */
+export type TaskSummary = Omit<TaskRecord, "spawnFrame">;
+
 export interface TaskQuery {
   limit: number;
   offset: number;
@@ -71,7 +74,7 @@ export interface TaskStore {
   setReportedStatus(taskId: string, status: string): void;
   /** Tasks that have not ended, pending ones in FIFO order. */
   loadActive(): TaskRecord[];
-  list(query: TaskQuery): { tasks: TaskRecord[]; total: number };
+  list(query: TaskQuery): { tasks: TaskSummary[]; total: number };
   countByStatus(): Record<TaskStatus, number>;
   /** Distinct task ids ever received (a counter: pruning history does not lower it). */
   totalReceived(): number;

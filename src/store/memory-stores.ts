@@ -18,6 +18,7 @@ import {
   type TaskRecord,
   type TaskStatus,
   type TaskStore,
+  type TaskSummary,
 } from "../core/ports.ts";
 import {
   boundNullable,
@@ -116,12 +117,14 @@ export class MemoryTaskStore implements TaskStore {
       .map((r) => ({ ...r }));
   }
 
-  list(query: TaskQuery): { tasks: TaskRecord[]; total: number } {
+  list(query: TaskQuery): { tasks: TaskSummary[]; total: number } {
     const matching = [...this.rows.values()]
       .filter((r) => query.status === undefined || r.status === query.status)
       .sort((a, b) => b.receivedAt - a.receivedAt || b.seq - a.seq);
     return {
-      tasks: matching.slice(query.offset, query.offset + query.limit).map((r) => ({ ...r })),
+      tasks: matching
+        .slice(query.offset, query.offset + query.limit)
+        .map(({ spawnFrame: _spawnFrame, ...r }) => r),
       total: matching.length,
     };
   }

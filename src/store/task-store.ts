@@ -3,7 +3,19 @@
  * placeholders and reused, so a call costs a bind and a step, never a SQL compile.
  * Every change goes through the Writer (write-batch.ts); reads see what is committed.
  */
-import { and, asc, count, desc, eq, inArray, isNotNull, max, notInArray, sql } from "drizzle-orm";
+import {
+  and,
+  asc,
+  count,
+  desc,
+  eq,
+  getTableColumns,
+  inArray,
+  isNotNull,
+  max,
+  notInArray,
+  sql,
+} from "drizzle-orm";
 import { ACTIVE_STATUSES, type TaskQuery, type TaskStatus, type TaskStore } from "../core/ports.ts";
 import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-bound.ts";
 import type { RelayDb } from "./database.ts";
@@ -99,15 +111,17 @@ export function createTaskStore(
     .prepare();
 
   const newestFirst = [desc(tasks.receivedAt), desc(tasks.seq)];
+  // Pages of history never read the spawn frames: 500 rows of them could be 500 frames.
+  const { spawnFrame: _spawnFrame, ...summary } = getTableColumns(tasks);
   const listAllStmt = db
-    .select()
+    .select(summary)
     .from(tasks)
     .orderBy(...newestFirst)
     .limit(p("limit"))
     .offset(p("offset"))
     .prepare();
   const listByStatusStmt = db
-    .select()
+    .select(summary)
     .from(tasks)
     .where(eq(tasks.status, p("status")))
     .orderBy(...newestFirst)

@@ -120,6 +120,23 @@ for (const backend of BACKENDS) {
       expect(tasks.get("b")?.error).toBeNull();
     });
 
+    test("a page of history does not read the tasks' spawn frames", () => {
+      using s = backend.open();
+      const { tasks } = s.stores;
+      tasks.savePending({ ...pending("a", 1), spawnFrame: `{"type":"spawnTask","p":"${HUGE}"}` });
+      const [all, byStatus] = [
+        tasks.list({ limit: 10, offset: 0 }).tasks[0],
+        tasks.list({ limit: 10, offset: 0, status: "pending" }).tasks[0],
+      ];
+      expect([all?.taskId, "spawnFrame" in (all ?? {}), "spawnFrame" in (byStatus ?? {})]).toEqual([
+        "a",
+        false,
+        false,
+      ]);
+      // The row itself keeps it: dispatch needs it.
+      expect(tasks.get("a")?.spawnFrame.length).toBeGreaterThan(900_000);
+    });
+
     test("connection-log details are kept up to 1 KiB, marked when cut", () => {
       using s = backend.open();
       const log = s.stores.connectionLog;
