@@ -44,12 +44,12 @@ export function createLogger(opts: LoggerOptions): Logger {
       store = s;
     },
     log: emit,
-    connection(event, details, level = "info") {
+    connection(event, details, level = "info", options) {
       // Masked first, so that no cut can leave half a secret unmasked.
       const safe = boundText(mask(details), LOG_DETAILS_MAX_BYTES);
       emit(level, event, { details: safe });
       try {
-        store?.insert(event, opts.clock.now(), safe);
+        store?.insert(event, opts.clock.now(), safe, options);
       } catch (err) {
         // A full disk must not take relaying down with it; the line above still went out.
         emit("error", "connection_log_write_failed", { error: (err as Error).message });

@@ -7,6 +7,7 @@ import {
   ACTIVE_STATUSES,
   type BindingStore,
   type ConnectionLogEntry,
+  type ConnectionLogOptions,
   type ConnectionLogStore,
   type MachineBinding,
   type MetaStore,
@@ -26,6 +27,7 @@ import {
   HISTORY_TEXT_MAX_BYTES,
   LOG_DETAILS_MAX_BYTES,
 } from "../core/text-bound.ts";
+import { reserveForSecurity } from "./log-listing.ts";
 import type { WriteBatch, Writer } from "./write-batch.ts";
 
 const isActive = (s: TaskStatus): boolean => ACTIVE_STATUSES.includes(s);
@@ -246,20 +248,52 @@ export class MemoryOutboxStore implements OutboxStore {
   }
 }
 
+type MemoryLogRow = ConnectionLogEntry & { security: boolean; aggregateKey: string | null };
+
 export class MemoryConnectionLogStore implements ConnectionLogStore {
-  readonly rows: ConnectionLogEntry[] = [];
+  readonly rows: MemoryLogRow[] = [];
+  private nextId = 1;
 
   constructor(private readonly writer: Writer = immediateWriter) {}
 
-  insert(event: string, timestamp: number, details: string | null): void {
+  insert(
+    event: string,
+    timestamp: number,
+    details: string | null,
+    options?: ConnectionLogOptions,
+  ): void {
     const kept = boundNullable(details, LOG_DETAILS_MAX_BYTES);
+    const aggregateKey = options?.replaces ?? null;
+    const security = options?.security === true;
     this.writer.write(() => {
-      this.rows.push({ id: this.rows.length + 1, event, timestamp, details: kept });
+      const replaced =
+        aggregateKey === null ? -1 : this.rows.findIndex((r) => r.aggregateKey === aggregateKey);
+      if (replaced >= 0) this.rows.splice(replaced, 1);
+      this.rows.push({
+        id: this.nextId++,
+        event,
+        timestamp,
+        details: kept,
+        security,
+        aggregateKey,
+      });
     });
   }
 
+  /** As the SQLite store lists (log-listing.ts), without its retention: memory keeps every row. */
   list(limit: number): ConnectionLogEntry[] {
-    return this.rows.slice(-limit).reverse();
+    const n = Math.max(0, Math.trunc(limit));
+    const newest = this.rows.slice(Math.max(0, this.rows.length - n)).reverse();
+    const security = this.rows
+      .filter((r) => r.security)
+      .reverse()
+      .slice(0, Math.floor(n / 2));
+    return reserveForSecurity(newest, security, n).map(({ id, event, timestamp, details }) => ({
+      id,
+      event,
+      timestamp,
+      details,
+    }));
   }
 }
 

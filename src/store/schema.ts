@@ -68,13 +68,25 @@ export const outbox = sqliteTable(
   (t) => [index("outbox_critical_id_idx").on(t.critical, t.id)],
 );
 
-export const connectionLog = sqliteTable("connection_log", {
-  // AUTOINCREMENT never reuses ids, so `id <= lastId - keep` prunes by age.
-  id: integer("id").primaryKey({ autoIncrement: true }),
-  event: text("event").notNull(),
-  timestamp: integer("timestamp").notNull(),
-  details: text("details"),
-});
+export const connectionLog = sqliteTable(
+  "connection_log",
+  {
+    // AUTOINCREMENT never reuses ids: a newer row always has a larger id.
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    event: text("event").notNull(),
+    timestamp: integer("timestamp").notNull(),
+    details: text("details"),
+    /** 1: a security event, kept apart from the others (its own retention); 0: any other. */
+    security: integer("security").notNull().default(0),
+    /** Set on a row that a repeat of its event replaces (one row with a count); else null. */
+    aggregateKey: text("aggregate_key"),
+  },
+  (t) => [
+    // Retention and listing walk each kind from its newest row.
+    index("connection_log_security_id_idx").on(t.security, t.id),
+    uniqueIndex("connection_log_aggregate_key_idx").on(t.aggregateKey),
+  ],
+);
 
 export const meta = sqliteTable("meta", {
   key: text("key").primaryKey(),
