@@ -141,6 +141,9 @@ export async function startRelayServer(
       historyKeep: config.historyKeep,
       daemonRate: config.daemonRate,
       daemonBurst: config.daemonBurst,
+      daemonByteRate: config.daemonByteRate,
+      daemonByteBurst: config.daemonByteBurst,
+      maxFrameBytes: config.maxFrameBytes,
       maxUnauthenticated: config.maxUnauthenticated,
       ...(config.advertiseCapacity === "auto"
         ? {
@@ -157,6 +160,7 @@ export async function startRelayServer(
     log,
   );
   outbox.onFlowChange = (congested) => relay?.setInboundPaused(congested);
+  outbox.onFullChange = (full) => relay?.setOutboxFull(full);
   const liveRelay = relay;
   storageListeners.push((status) => {
     liveRelay.storageChanged(status);
@@ -230,6 +234,7 @@ export async function startRelayServer(
     daemonTimeoutMs: config.daemonTimeoutMs,
     maxFrameBytes: config.maxFrameBytes,
     daemonRate: config.daemonRate,
+    daemonByteRate: config.daemonByteRate,
     outboxMaxBytes: config.outboxMaxBytes,
     historyKeep: config.historyKeep,
   });

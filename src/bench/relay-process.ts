@@ -74,6 +74,8 @@ export async function spawnRelay(opts: RelaySpawnOptions): Promise<RelayProcess>
     // The default 1000 frames/s per daemon would throttle every throughput scenario.
     MAKIMA_RELAY_DAEMON_RATE: "100000000",
     MAKIMA_RELAY_DAEMON_BURST: "100000000",
+    // And its 2 MiB/s of bytes per daemon (1 GiB/s here).
+    MAKIMA_RELAY_DAEMON_BYTE_RATE: "1073741824",
     // Relay settings in the bench's own environment reach the relay under test, e.g.
     // MAKIMA_RELAY_UPSTREAM_BATCH_WRITES=true bun run bench
     ...Object.fromEntries(

@@ -37,6 +37,9 @@ export interface Config {
   logLevel: LogLevel;
   daemonRate: number;
   daemonBurst: number;
+  /** Bytes (characters of frame text) a second per daemon, and the burst above it. */
+  daemonByteRate: number;
+  daemonByteBurst: number;
   maxUnauthenticated: number;
   tlsCert: string | null;
   tlsKey: string | null;
@@ -193,6 +196,9 @@ export function loadConfig(
       logLevel: v("MAKIMA_RELAY_LOG_LEVEL"),
       daemonRate: v("MAKIMA_RELAY_DAEMON_RATE"),
       daemonBurst: v("MAKIMA_RELAY_DAEMON_BURST") ?? 2 * v<number>("MAKIMA_RELAY_DAEMON_RATE"),
+      daemonByteRate: v("MAKIMA_RELAY_DAEMON_BYTE_RATE"),
+      daemonByteBurst:
+        v("MAKIMA_RELAY_DAEMON_BYTE_BURST") ?? 2 * v<number>("MAKIMA_RELAY_DAEMON_BYTE_RATE"),
       maxUnauthenticated: v("MAKIMA_RELAY_MAX_UNAUTHENTICATED"),
       tlsCert: v("MAKIMA_RELAY_TLS_CERT") || null,
       tlsKey: v("MAKIMA_RELAY_TLS_KEY") || null,

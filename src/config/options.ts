@@ -160,6 +160,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "frames a daemon may send at once before it is slowed (default: twice the rate)",
   },
   {
+    env: "MAKIMA_RELAY_DAEMON_BYTE_RATE",
+    kind: "bytes",
+    default: "2097152",
+    group: "Daemons",
+    help: "bytes per second a daemon may send; faster ones are read more slowly, never dropped (child relays are exempt)",
+  },
+  {
+    env: "MAKIMA_RELAY_DAEMON_BYTE_BURST",
+    kind: "bytes",
+    // Unset: twice the byte rate (config.ts), like the frame burst.
+    default: null,
+    group: "Daemons",
+    help: "bytes a daemon may send at once before it is slowed (default: twice the byte rate)",
+  },
+  {
     env: "MAKIMA_RELAY_MAX_UNAUTHENTICATED",
     kind: "count",
     default: "256",

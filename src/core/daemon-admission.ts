@@ -17,6 +17,8 @@ export interface AdmissionOptions {
   authTimeoutMs: number;
   daemonRate: number;
   daemonBurst: number;
+  /** The frame limit of the daemon socket server, announced to child relays in `authenticated`. */
+  maxFrameBytes?: number;
   /** Constant-time check of a daemon's apiKey. */
   acceptKey(key: string): boolean;
   newId(): string;
@@ -107,7 +109,9 @@ export class DaemonAdmission {
       lastThrottleEnd: Number.NEGATIVE_INFINITY,
       reading: true,
     });
-    this.stores.afterCommit(() => conn.send(encodeAuthenticated(daemon.daemonId)));
+    // A child relay learns our frame limit, so that it never sends a frame we would refuse.
+    const limit = relay ? this.opts.maxFrameBytes : undefined;
+    this.stores.afterCommit(() => conn.send(encodeAuthenticated(daemon.daemonId, limit)));
     this.log.connection(
       "downstream_connect",
       `Daemon ${auth.hostname} (${auth.machineId}) authenticated as ${daemon.daemonId}, capacity ${auth.capacity}`,

@@ -1,9 +1,10 @@
 /**
- * A token bucket per daemon: `rate` frames a second on average, `burst` at
- * once (docs/protocol.md "Rate limit: slow down, never drop"). Every frame
- * read is handled and takes a token, even past empty: frames already read
- * when the socket was paused run the bucket into debt, which the pause then
- * waits out. The clock is injected so tests step time instead of sleeping.
+ * A token bucket: `rate` tokens a second on average, `burst` at once
+ * (docs/protocol.md "Rate limit: slow down, never drop"). A daemon has one
+ * for frames (a token each) and one for bytes (a token per character). Every
+ * frame read is handled and takes its tokens, even past empty: frames already
+ * read when the socket was paused run the bucket into debt, which the pause
+ * then waits out. The clock is injected so tests step time instead of sleeping.
  */
 export class TokenBucket {
   private tokens: number;
@@ -27,10 +28,10 @@ export class TokenBucket {
     this.updatedAt = now;
   }
 
-  /** Counts one frame; true when the bucket is now empty: stop reading until `resumeIn`. */
-  take(now: number): boolean {
+  /** Takes `cost` tokens (one frame, or its size); true when the bucket is now empty: stop reading until `resumeIn`. */
+  take(now: number, cost = 1): boolean {
     this.refill(now);
-    this.tokens -= 1;
+    this.tokens -= cost;
     return this.tokens < 1;
   }
 

@@ -4,11 +4,12 @@
  * decisions; sockets and storage are behind the interfaces in ports.ts.
  */
 import { encodeError } from "../protocol/encode.ts";
-import { CloseCode } from "../protocol/messages.ts";
+import { CloseCode, HEARTBEAT_EXTRA_IDS } from "../protocol/messages.ts";
 import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import { DaemonAdmission } from "./daemon-admission.ts";
 import { type Daemon, DaemonRegistry } from "./daemon-registry.ts";
+import { DaemonThrottle } from "./daemon-throttle.ts";
 import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.ts";
 import { RelayStats } from "./stats.ts";
 import { StorageAlarm } from "./storage-alarm.ts";
@@ -16,8 +17,6 @@ import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
 
 /** Ended tasks deleted per sweep at most (history retention). */
 const PRUNE_STEP = 500;
-/** A throttling that starts this soon after the last one ended is the same episode (one log line). */
-const THROTTLE_EPISODE_GAP_MS = 1000;
 
 export interface RelayOptions {
   authTimeoutMs: number;
@@ -27,6 +26,11 @@ export interface RelayOptions {
   /** Frames a second per daemon, and the burst above it (child relays are exempt). */
   daemonRate: number;
   daemonBurst: number;
+  /** Characters of frame text a second per daemon, and the burst; absent: no byte budget. */
+  daemonByteRate?: number;
+  daemonByteBurst?: number;
+  /** The frame limit the daemon socket server applies; announced to child relays. */
+  maxFrameBytes?: number;
   maxUnauthenticated: number;
   /** Told the new sum of daemon capacities whenever it changes (for `auto` advertising). */
   onCapacityChange?: (total: number) => void;
@@ -45,6 +49,9 @@ export class Relay {
   private inboundPaused = false;
   /** Nor while commits fail (docs/protocol.md "Storage failures"). */
   private storageFailing = false;
+  /** Nor while the outbox is over its limit with task results it may not drop ("Durable outbox"). */
+  private outboxFull = false;
+  private readonly throttle: DaemonThrottle;
   private readonly alarm: StorageAlarm;
   private stopped = false;
   private endedSincePrune = 0;
@@ -74,6 +81,7 @@ export class Relay {
       (daemon, previous) => this.admitted(daemon, previous),
     );
     this.alarm = new StorageAlarm(clock, log);
+    this.throttle = new DaemonThrottle(opts, clock, log, this.stats, (d) => this.updateReading(d));
   }
 
   start(): void {
@@ -89,6 +97,7 @@ export class Relay {
     const reasons: string[] = [];
     if (this.stopped) reasons.push("shutting down");
     if (this.storageFailing) reasons.push("storage");
+    if (this.outboxFull) reasons.push("outbox full");
     if (this.registry.unauthenticatedCount >= this.opts.maxUnauthenticated)
       reasons.push("too many connections awaiting authentication");
     return reasons;
@@ -103,7 +112,7 @@ export class Relay {
     for (const conn of this.registry.unauthenticatedConnections())
       conn.close(CloseCode.goingAway, "relay shutting down");
     for (const d of this.registry.list()) {
-      this.endThrottle(d);
+      this.throttle.end(d);
       // Read again, so that the daemon's answer to our close frame is heard.
       this.updateReading(d);
       d.retired = true;
@@ -141,6 +150,16 @@ export class Relay {
     for (const d of this.registry.all()) this.updateReading(d);
   }
 
+  /**
+   * The outbox is over its limit with task results it may not drop: stop
+   * reading daemons rather than let it grow, resume once it has drained.
+   */
+  setOutboxFull(full: boolean): void {
+    if (full === this.outboxFull) return;
+    this.outboxFull = full;
+    for (const d of this.registry.all()) this.updateReading(d);
+  }
+
   /** Commits failing or healthy again: stop or resume reading daemons, and say so. */
   storageChanged(status: StorageStatus): void {
     if (!status.ok) this.stats.failedCommits += 1;
@@ -152,12 +171,14 @@ export class Relay {
 
   /**
    * The one place that pauses or resumes a daemon's socket: it is read unless
-   * the upstream is congested, commits fail, or the daemon is over its rate.
+   * the upstream is congested, commits fail, the outbox is full of frames it
+   * may not drop, or the daemon is over its budget.
    * Liveness restarts on resume: a paused daemon could not be heard.
    */
   private updateReading(d: Daemon): void {
     const read =
-      this.stopped || (!this.inboundPaused && !this.storageFailing && d.throttle === null);
+      this.stopped ||
+      (!this.inboundPaused && !this.storageFailing && !this.outboxFull && d.throttle === null);
     if (read === d.reading) return;
     d.reading = read;
     if (read) {
@@ -178,8 +199,8 @@ export class Relay {
     }
     const now = this.clock.now();
     daemon.lastSeen = now;
-    // Over the rate the frame is still handled; reading stops until the bucket refills.
-    if (daemon.limiter?.take(now) && daemon.throttle === null) this.startThrottle(daemon, now);
+    // Over its budget the frame is still handled; reading stops until the buckets refill.
+    this.throttle.frame(daemon, text.length, now);
     this.stats.frameFromDaemon(text.length);
     const parsed = parseDaemonFrame(text);
     if (!parsed.ok) {
@@ -200,7 +221,7 @@ export class Relay {
     this.admission.closed(conn);
     const daemon = this.registry.remove(conn.id);
     if (!daemon) return;
-    this.endThrottle(daemon);
+    this.throttle.end(daemon);
     this.log.connection(
       "downstream_disconnect",
       `Daemon ${daemon.hostname} (${daemon.daemonId}) disconnected: code=${code} reason=${reason || "-"}`,
@@ -226,53 +247,13 @@ export class Relay {
     this.tasks.dispatchQueued();
   }
 
-  /** Over its rate: stop reading the socket (TCP pushes back on the daemon) until tokens refill. */
-  private startThrottle(daemon: Daemon, now: number): void {
-    const limiter = daemon.limiter as NonNullable<Daemon["limiter"]>;
-    daemon.throttle = {
-      timer: this.clock.setTimeout(() => this.checkThrottle(daemon), limiter.resumeIn(now)),
-    };
-    this.stats.throttledNow += 1;
-    if (now - daemon.lastThrottleEnd > THROTTLE_EPISODE_GAP_MS) {
-      this.stats.throttleEpisodes += 1;
-      this.log.connection(
-        "daemon_throttled",
-        `Daemon ${daemon.hostname} (${daemon.daemonId}) is over ${this.opts.daemonRate} frames/s: reading it more slowly (nothing is dropped)`,
-        "warn",
-      );
-    }
-    this.updateReading(daemon);
-  }
-
-  /** The throttle's timer: frames read meanwhile may have deepened the debt. */
-  private checkThrottle(daemon: Daemon): void {
-    if (daemon.throttle === null || !daemon.limiter) return;
-    const now = this.clock.now();
-    const wait = daemon.limiter.resumeIn(now);
-    if (wait > 0) {
-      daemon.throttle.timer = this.clock.setTimeout(() => this.checkThrottle(daemon), wait);
-      return;
-    }
-    this.endThrottle(daemon);
-    this.updateReading(daemon);
-  }
-
-  private endThrottle(daemon: Daemon): void {
-    if (daemon.throttle === null) return;
-    this.clock.clearTimeout(daemon.throttle.timer);
-    daemon.throttle = null;
-    daemon.lastThrottleEnd = this.clock.now();
-    this.stats.throttledNow -= 1;
-  }
-
   private handleFrame(daemon: Daemon, frame: DaemonFrame, text: string): void {
     switch (frame.kind) {
       case "authenticate":
         this.reply(daemon.conn, encodeError("badMessage", "already authenticated"));
         return;
       case "heartbeat":
-        daemon.lastHeartbeat = this.clock.now();
-        this.tasks.heartbeat(daemon, frame.activeTasks);
+        this.heartbeat(daemon, frame.activeTasks, frame.more === true);
         return;
       case "capacityUpdate":
         this.registry.setCapacity(daemon, frame.capacity);
@@ -302,6 +283,28 @@ export class Relay {
     }
   }
 
+  /**
+   * A heartbeat, or a part of one (`more`: the rest follows, relay-to-relay).
+   * A daemon runs at most its capacity: a listing far longer than that, or
+   * than what it holds, is abnormal and does not count (child relays list
+   * their queue too, and are exempt).
+   */
+  private heartbeat(daemon: Daemon, listed: readonly string[], more: boolean): void {
+    const bound = Math.max(daemon.capacity, daemon.tasks.size) + HEARTBEAT_EXTRA_IDS;
+    if (daemon.role === "daemon" && listed.length > bound) {
+      this.reply(
+        daemon.conn,
+        encodeError(
+          "badMessage",
+          `invalid field "activeTasks": ${listed.length} ids, over the limit of ${bound} (capacity or tasks held, plus ${HEARTBEAT_EXTRA_IDS})`,
+        ),
+      );
+      return;
+    }
+    if (!more) daemon.lastHeartbeat = this.clock.now();
+    this.tasks.heartbeat(daemon, listed, more);
+  }
+
   /** Every daemon frame for the server goes through here, so /metrics counts each once. */
   private forwardUp(type: string, text: string, critical: boolean): void {
     this.upstream.forward(text, critical);
@@ -310,6 +313,7 @@ export class Relay {
 
   /** A daemon passed authentication: give it its machine's tasks and work. */
   private admitted(daemon: Daemon, previous: Daemon | undefined): void {
+    this.throttle.admitted(daemon);
     this.updateReading(daemon);
     this.tasks.attach(daemon, previous);
     this.capacityChanged();

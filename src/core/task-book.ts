@@ -44,6 +44,8 @@ export class TaskBook {
   private readonly tasks = new Map<string, ActiveTask>();
   private readonly queue = new TaskQueue();
   private readonly absent = new Map<string, AbsentMachine>();
+  /** Of a heartbeat in parts (relay-to-relay), the ids heard so far that the daemon holds. */
+  private readonly heard = new WeakMap<Daemon, Set<string>>();
 
   constructor(
     private readonly stores: Stores,
@@ -284,12 +286,23 @@ export class TaskBook {
    * not list is lost. After that, a task whose spawnTask was sent and that is
    * missing from two consecutive heartbeats was forgotten by the daemon: lost
    * too. One omission alone can be a heartbeat crossing the spawnTask.
+   *
+   * A heartbeat in parts (`more`: the rest follows) counts once, when its last
+   * part arrives, as the union of its parts. Only the ids the daemon holds are
+   * kept meanwhile, so however many parts come, memory stays bounded by the
+   * tasks it holds.
    */
-  heartbeat(daemon: Daemon, listed: readonly string[]): void {
+  heartbeat(daemon: Daemon, listed: readonly string[], more = false): void {
+    const present = this.heard.get(daemon) ?? new Set<string>();
+    for (const id of listed) if (daemon.tasks.has(id)) present.add(id);
+    if (more) {
+      this.heard.set(daemon, present);
+      return;
+    }
+    this.heard.delete(daemon);
     const before = daemon.reconcile;
     daemon.reconcile = null;
     if (daemon.tasks.size === 0) return;
-    const present = new Set(listed);
     const lost: [ActiveTask, string][] = [];
     for (const id of daemon.tasks) {
       const task = this.tasks.get(id);

@@ -7,7 +7,7 @@
 import {
   encodeAuthenticate,
   encodeCapacityUpdate,
-  encodeHeartbeat,
+  encodeHeartbeatParts,
   type RelayIdentity,
 } from "../protocol/encode.ts";
 import { parseServerFrame } from "../protocol/parse.ts";
@@ -35,6 +35,9 @@ export interface UpstreamHandlers {
   /** The socket's send buffer has room again after a "backpressure" send. */
   onDrain(): void;
 }
+
+/** 1 MiB: MAKIMA_RELAY_MAX_FRAME_BYTES' default, the frame limit a server most likely has too. */
+const COMMON_FRAME_LIMIT = 1024 * 1024;
 
 export type UpstreamTransport = (url: string, handlers: UpstreamHandlers) => UpstreamSocket;
 
@@ -81,6 +84,22 @@ export class UpstreamLink {
   lastHeartbeatAt: number | null = null;
   /** Total reconnects scheduled since start (for metrics). */
   reconnectsTotal = 0;
+  /**
+   * Authenticated links that closed without the relay asking (for /status and
+   * /metrics): a link that drops at every heartbeat shows here even though
+   * each reconnect succeeds and resets `reconnectAttempts`.
+   */
+  linkDrops = 0;
+  /** The last close of an upstream socket the relay did not ask for (any state), and why. */
+  lastDisconnectAt: number | null = null;
+  lastDisconnectReason: string | null = null;
+  /**
+   * The largest frame the peer reads, in bytes, when it announced one (a
+   * parent relay does in `authenticated`; the Makima server does not: null).
+   */
+  private peerMaxFrameBytes: number | null = null;
+  /** A heartbeat too large for a 1 MiB frame limit was logged on this link (once per link). */
+  private warnedLargeHeartbeat = false;
   /** Not reading the server (commits fail); applies to every socket until lifted. */
   private paused = false;
   private heartbeatWaiting = false;
@@ -177,6 +196,13 @@ export class UpstreamLink {
     return this.socket.send(text);
   }
 
+  /** Whether the peer accepts a frame this large (UpstreamSink.fits). */
+  fits(text: string): boolean {
+    const max = this.peerMaxFrameBytes;
+    // A UTF-8 byte is at least a UTF-16 unit, at most three: most frames skip the count.
+    return max === null || text.length * 3 <= max || Buffer.byteLength(text) <= max;
+  }
+
   /** Stops or resumes reading the server (docs/protocol.md "Storage failures"). */
   setPaused(paused: boolean): void {
     if (paused === this.paused) return;
@@ -243,6 +269,8 @@ export class UpstreamLink {
     if (parsed.ok && parsed.value.kind === "authenticated") {
       this.clearTimers();
       this.current = { kind: "open", daemonId: parsed.value.daemonId, since: this.clock.now() };
+      this.peerMaxFrameBytes = parsed.value.maxFrameBytes ?? null;
+      this.warnedLargeHeartbeat = false;
       this.attempts = 0;
       this.lastConnectedAt = this.clock.now();
       this.log.connection(
@@ -266,6 +294,9 @@ export class UpstreamLink {
     const wasOpen = this.current.kind === "open";
     this.socket = null;
     this.clearTimers();
+    if (wasOpen) this.linkDrops += 1;
+    this.lastDisconnectAt = this.clock.now();
+    this.lastDisconnectReason = `code ${code}${reason ? `: ${reason}` : ""}`;
     this.log.connection(
       "disconnected",
       `Upstream disconnected: code=${code} reason=${reason || "-"}`,
@@ -314,13 +345,47 @@ export class UpstreamLink {
     }, this.opts.heartbeatMs);
   }
 
-  /** Straight to the socket, never through the outbox: a stale heartbeat means nothing. */
+  /**
+   * Straight to the socket, never through the outbox: a stale heartbeat means
+   * nothing. Within the peer's announced frame limit it goes in parts
+   * (docs/protocol.md "Heartbeat parts"); the relay never sends a frame its
+   * peer would refuse, which would close the link at every heartbeat.
+   */
   private readonly sendHeartbeat = (): void => {
     this.heartbeatWaiting = false;
     if (this.current.kind !== "open" || !this.socket) return;
-    this.socket.send(encodeHeartbeat(this.events.heartbeatTasks()));
+    const { parts, unlisted } = encodeHeartbeatParts(
+      this.events.heartbeatTasks(),
+      this.peerMaxFrameBytes,
+    );
+    for (const part of parts) this.socket.send(part);
     this.lastHeartbeatAt = this.clock.now();
+    if (this.peerMaxFrameBytes === null) this.warnIfLarge(parts[0] as string);
+    if (unlisted.length > 0) {
+      this.log.connection(
+        "heartbeat_unlisted",
+        `${unlisted.length} task ids are too long for the server's frame limit of ${this.peerMaxFrameBytes} bytes and are left out of the heartbeat`,
+        "warn",
+      );
+    }
   };
+
+  /**
+   * The Makima server takes one heartbeat listing every task and announces no
+   * frame limit: say so (once per link) when the heartbeat outgrows the limit
+   * relays apply by default, the likeliest limit of a server too.
+   */
+  private warnIfLarge(heartbeat: string): void {
+    if (this.warnedLargeHeartbeat || heartbeat.length <= COMMON_FRAME_LIMIT / 3) return;
+    const bytes = Buffer.byteLength(heartbeat);
+    if (bytes <= COMMON_FRAME_LIMIT) return;
+    this.warnedLargeHeartbeat = true;
+    this.log.connection(
+      "heartbeat_large",
+      `Heartbeat of ${bytes} bytes (${this.events.heartbeatTasks().length} unended tasks): a server with a 1 MiB frame limit closes the link on it (docs/running-many-relays.md "Sizing")`,
+      "warn",
+    );
+  }
 
   private clearTimers(): void {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);

@@ -9,6 +9,12 @@ import type { EventLog, OutboxDrop, OutboxStore, SendResult } from "./ports.ts";
 
 export interface UpstreamSink {
   send(text: string): SendResult;
+  /**
+   * Whether the peer accepts a frame this large (a parent relay announces its
+   * limit; the Makima server does not, and then every frame fits). A frame
+   * that does not fit is never sent: the peer would close the link on it.
+   */
+  fits?(text: string): boolean;
 }
 
 export interface OutboxCounters {
@@ -51,7 +57,9 @@ export class UpstreamOutbox {
     /** See Stores.afterCommit: critical frames leave only once their state is committed. */
     private readonly afterCommit: (fn: () => void) => void = (fn) => fn(),
   ) {
-    this.backlog = store.stats().frames;
+    const held = store.stats();
+    this.backlog = held.frames;
+    this.full = held.bytes > maxBytes;
   }
 
   /**
@@ -68,6 +76,7 @@ export class UpstreamOutbox {
       return;
     }
     if (this.ready && !this.blocked && this.backlog === 0) {
+      if (!this.fitsUpstream(text)) return;
       const result = this.sink.send(text);
       if (result === "sent") return;
       if (result === "backpressure") {
@@ -81,6 +90,50 @@ export class UpstreamOutbox {
   }
 
   private readonly drainSoon = (): void => this.drain();
+
+  private full = false;
+  private fullListener: ((full: boolean) => void) | null = null;
+
+  /**
+   * Told `true` when the outbox holds more than its limit: frames it may not
+   * drop (task results) filled it, so it can only grow by reading more; the
+   * daemons then stop being read (docs/protocol.md "Durable outbox") until it
+   * drains to its limit again, `false`. Told at once if it is full already
+   * (a restart during an outage).
+   */
+  set onFullChange(listener: ((full: boolean) => void) | null) {
+    this.fullListener = listener;
+    if (this.full) listener?.(true);
+  }
+
+  /** Over its limit with frames it may not drop (see onFullChange). */
+  get isFull(): boolean {
+    return this.full;
+  }
+
+  /**
+   * Judged on committed rows, after each append commits and after the deletes
+   * of sent rows do: a non-critical append never leaves the outbox over its
+   * limit (it makes room or is refused), so over it means full of frames that
+   * may not be dropped. What was read before the pause took effect (one read
+   * per socket) is still kept, so it can exceed the limit by that much.
+   */
+  private readonly updateFull = (): void => {
+    const { bytes } = this.store.stats();
+    const full = bytes > this.maxBytes;
+    if (full === this.full) return;
+    this.full = full;
+    if (full) {
+      this.log.connection(
+        "outbox_full",
+        `Outbox holds ${bytes} bytes of task results, over its limit of ${this.maxBytes}: daemons are not read until it drains (nothing is dropped)`,
+        "warn",
+      );
+    } else {
+      this.log.connection("outbox_full_cleared", `Outbox back within its limit (${bytes} bytes)`);
+    }
+    this.fullListener?.(full);
+  };
 
   private updateFlow(): void {
     // A few critical frames waiting for their commit are not congestion; a backlog is.
@@ -126,6 +179,7 @@ export class UpstreamOutbox {
   /** Told once per committed append, with what the size limit dropped, if anything. */
   private readonly onStored = (drop: OutboxDrop | null): void => {
     this.unconfirmed -= 1;
+    this.updateFull();
     if (!drop) return;
     this.backlog -= drop.frames;
     this.noteDrop(drop.frames, drop.bytes, "outbox full: dropped oldest output frames");
@@ -135,6 +189,17 @@ export class UpstreamOutbox {
     }
     this.updateFlow();
   };
+
+  /** False, with the drop counted and logged, for a frame the peer would refuse for its size. */
+  private fitsUpstream(text: string): boolean {
+    if (this.sink.fits?.(text) ?? true) return true;
+    this.noteDrop(
+      1,
+      Buffer.byteLength(text),
+      "frame larger than the server accepts (its announced frame limit): dropped",
+    );
+    return false;
+  }
 
   private noteDrop(frames: number, bytes: number, why: string): void {
     if (frames === 0) return;
@@ -170,7 +235,8 @@ export class UpstreamOutbox {
         }
         let lastSent = -1;
         for (const entry of batch) {
-          const result = this.sink.send(entry.frame);
+          // Too large for the peer: sending it would close the link, and every reconnect again.
+          const result = this.fitsUpstream(entry.frame) ? this.sink.send(entry.frame) : "sent";
           if (result === "dropped") break;
           lastSent = entry.id;
           this.backlog -= 1;
@@ -182,6 +248,7 @@ export class UpstreamOutbox {
         if (lastSent >= 0) {
           this.sentThrough = lastSent;
           this.store.deleteThrough(lastSent);
+          if (this.full) this.afterCommit(this.updateFull);
         }
         if (lastSent < 0 || this.blocked) break;
         if (batch.length === DRAIN_BATCH && this.backlog > 0) {

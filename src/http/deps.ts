@@ -59,6 +59,11 @@ export interface UpstreamView {
   lastConnectedAt: number | null;
   /** When the relay last sent its own heartbeat upstream. */
   lastHeartbeatAt: number | null;
+  /** Authenticated links that dropped without the relay asking, since start. */
+  linkDrops: number;
+  /** The last upstream close the relay did not ask for, and its code and reason. */
+  lastDisconnectAt: number | null;
+  lastDisconnectReason: string | null;
 }
 
 export interface RelayCounters {
@@ -71,7 +76,14 @@ export interface RelayCounters {
   lostTasks: number;
   /** Distinct tasks ever received (stored counter; history pruning does not lower it). */
   totalTasksProcessed: number;
-  outbox: { frames: number; bytes: number; waiting: number; droppedFrames: number };
+  outbox: {
+    frames: number;
+    bytes: number;
+    waiting: number;
+    droppedFrames: number;
+    /** Over its limit with task results it may not drop: daemons are not read meanwhile. */
+    full: boolean;
+  };
   storage: StorageStatus;
 }
 
@@ -137,9 +149,12 @@ export interface HttpSources {
     | "reconnectAttempts"
     | "lastConnectedAt"
     | "lastHeartbeatAt"
+    | "linkDrops"
+    | "lastDisconnectAt"
+    | "lastDisconnectReason"
     | "reconnectNow"
   >;
-  outbox: Pick<UpstreamOutbox, "stats" | "counters">;
+  outbox: Pick<UpstreamOutbox, "stats" | "counters" | "isFull">;
   stores: {
     tasks: Pick<TaskStore, "list" | "get" | "totalReceived">;
     connectionLog: Pick<ConnectionLogStore, "list">;
@@ -172,6 +187,9 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
       reconnectAttempts: link.reconnectAttempts,
       lastConnectedAt: link.lastConnectedAt,
       lastHeartbeatAt: link.lastHeartbeatAt,
+      linkDrops: link.linkDrops,
+      lastDisconnectAt: link.lastDisconnectAt,
+      lastDisconnectReason: link.lastDisconnectReason,
     }),
     counters: () => {
       const box = outbox.stats();
@@ -186,6 +204,7 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
           bytes: box.bytes,
           waiting: box.waiting,
           droppedFrames: outbox.counters.droppedFrames,
+          full: outbox.isFull,
         },
         storage: stores.storage(),
       };

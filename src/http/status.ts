@@ -30,6 +30,16 @@ export const StatusBody = t.Object({
   machineId: t.String(),
   pendingTasks: Int({ minimum: 0, description: "Queued, waiting for a free daemon slot" }),
   reconnectAttempts: Int({ minimum: 0, description: "Back to 0 once a reconnect succeeds" }),
+  linkDrops: Int({
+    minimum: 0,
+    description:
+      "Authenticated upstream links that dropped without the relay asking, since start (a link that drops at every heartbeat shows here)",
+  }),
+  lastDisconnectAt: IsoTime,
+  lastDisconnectReason: t.Union([t.String(), t.Null()], {
+    description:
+      'Close code and reason of the last upstream drop, e.g. "code 1009: frame too large"',
+  }),
   lastConnectedAt: IsoTime,
   uptimeSeconds: Int({ minimum: 0 }),
   outbox: t.Object(
@@ -44,6 +54,10 @@ export const StatusBody = t.Object({
       droppedFrames: Int({
         minimum: 0,
         description: "Dropped because the outbox was full, since start",
+      }),
+      full: t.Boolean({
+        description:
+          "Over its limit with task results it may not drop: daemons are not read until it drains",
       }),
     },
     { description: "Frames held for the server while upstream is down" },
@@ -107,6 +121,9 @@ function statusBody(deps: HttpDeps) {
     machineId: deps.machineId,
     pendingTasks: c.pendingTasks,
     reconnectAttempts: up.reconnectAttempts,
+    linkDrops: up.linkDrops,
+    lastDisconnectAt: isoOrNull(up.lastDisconnectAt),
+    lastDisconnectReason: up.lastDisconnectReason,
     lastConnectedAt: isoOrNull(up.lastConnectedAt),
     // Clamped: a clock stepped backwards must not make the schema (minimum 0) fail.
     uptimeSeconds: Math.max(0, Math.floor((deps.clock.now() - deps.startedAt) / 1000)),
@@ -163,7 +180,7 @@ export function statusRoutes(deps: HttpDeps) {
         detail: {
           summary: "Readiness probe",
           description:
-            "200 when the relay can take daemons and work; 503 while it shuts down, while commits to its database fail (reason `storage`), while sockets awaiting authentication are at their cap, or when the outbox is over 90 % full. An unreachable Makima server does not make it unready: the relay still accepts daemons and keeps their work. Never needs a token.",
+            "200 when the relay can take daemons and work; 503 while it shuts down, while commits to its database fail (reason `storage`), while the outbox is over its limit with task results it may not drop (reason `outbox full`: daemons are not read), while sockets awaiting authentication are at their cap, or when the outbox is over 90 % full. An unreachable Makima server does not make it unready: the relay still accepts daemons and keeps their work. Never needs a token.",
           tags: ["status"],
         },
       },

@@ -35,8 +35,8 @@ export interface MetricsSources {
       | "frameLatency"
     >;
   };
-  link: Pick<UpstreamLink, "authenticated" | "reconnectsTotal">;
-  outbox: Pick<UpstreamOutbox, "stats" | "counters">;
+  link: Pick<UpstreamLink, "authenticated" | "reconnectsTotal" | "linkDrops">;
+  outbox: Pick<UpstreamOutbox, "stats" | "counters" | "isFull">;
   tasks: Pick<TaskStore, "countByStatus">;
   storage(): StorageStatus;
 }
@@ -63,6 +63,11 @@ export function createRelayMetrics(src: MetricsSources): RelayMetrics {
     "upstream_reconnects_total",
     "Reconnects scheduled after the upstream link dropped or failed to connect",
     () => link.reconnectsTotal,
+  );
+  m.counter(
+    "upstream_link_drops_total",
+    "Authenticated upstream links that dropped without the relay asking, since start",
+    () => link.linkDrops,
   );
   m.gauge(
     "daemons_connected",
@@ -120,6 +125,11 @@ export function createRelayMetrics(src: MetricsSources): RelayMetrics {
     () => outbox.stats().frames,
   );
   m.gauge("outbox_bytes", "Bytes held in the outbox", () => outbox.stats().bytes);
+  m.gauge(
+    "outbox_full",
+    "1 while the outbox is over its limit with task results it may not drop (daemons are not read), else 0",
+    () => (outbox.isFull ? 1 : 0),
+  );
   m.counter(
     "outbox_dropped_frames_total",
     "Output frames dropped because the outbox was full, since start",

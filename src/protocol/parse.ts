@@ -13,6 +13,9 @@ import {
   CONTROL_COMMANDS,
   type ControlCommandType,
   Heartbeat,
+  MAX_ERROR_CHARS,
+  MAX_STATUS_CHARS,
+  SERVER_ONLY_TYPES,
   SpawnTask,
   TaskComplete,
   TaskFrame,
@@ -35,7 +38,7 @@ export type DaemonFrame =
       capacity: number;
       role?: string;
     }
-  | { kind: "heartbeat"; activeTasks: string[] }
+  | { kind: "heartbeat"; activeTasks: string[]; more?: true }
   | { kind: "taskComplete"; taskId: string; success: boolean; error: string | null }
   | { kind: "taskStatusChange"; taskId: string; newStatus: string }
   | { kind: "capacityUpdate"; capacity: number }
@@ -43,7 +46,7 @@ export type DaemonFrame =
   | { kind: "other"; type: string };
 
 export type ServerFrame =
-  | { kind: "authenticated"; daemonId: string }
+  | { kind: "authenticated"; daemonId: string; maxFrameBytes?: number }
   | { kind: "spawnTask"; taskId: string; taskName: string }
   | { kind: "control"; type: ControlCommandType; taskId: string }
   | { kind: "other"; type: string };
@@ -107,11 +110,33 @@ function validated<T>(error: ProtocolError | null, value: () => T): Result<T> {
   return error ? { ok: false, error } : { ok: true, value: value() };
 }
 
+/**
+ * The fields of a task result (never dropped by the outbox) are bounded; the
+ * message names the field and its limit, so the daemon can send a shorter one.
+ */
+function tooLong(m: JsonObject, fields: readonly string[], max: number): ProtocolError | null {
+  for (const field of fields) {
+    const value = m[field];
+    if (typeof value === "string" && value.length > max) {
+      return {
+        code: "badMessage",
+        message: `invalid field "${field}": ${value.length} characters, over the limit of ${max}; send a shorter one`,
+      };
+    }
+  }
+  return null;
+}
+
+const SERVER_ONLY = new Set<string>(SERVER_ONLY_TYPES);
+
 /** Parses a frame a daemon (or child relay) sent to the relay. */
 export function parseDaemonFrame(text: string): Result<DaemonFrame> {
   const env = parseEnvelope(text);
   if (!env.ok) return env;
   const m = env.value;
+  if (SERVER_ONLY.has(m.type)) {
+    return bad(`"${m.type}" is a server command: a daemon may not send it`);
+  }
   switch (m.type) {
     case "authenticate":
       return validated(checkAuthenticate(m), () => ({
@@ -126,20 +151,24 @@ export function parseDaemonFrame(text: string): Result<DaemonFrame> {
       return validated(checkHeartbeat(m), () => ({
         kind: "heartbeat" as const,
         activeTasks: m.activeTasks as string[],
+        ...(m.more === true ? { more: true as const } : {}),
       }));
     case "taskComplete":
-      return validated(checkTaskComplete(m), () => ({
+      return validated(checkTaskComplete(m) ?? tooLong(m, ["error"], MAX_ERROR_CHARS), () => ({
         kind: "taskComplete" as const,
         taskId: m.taskId as string,
         success: m.success as boolean,
         error: (m.error as string | null | undefined) ?? null,
       }));
     case "taskStatusChange":
-      return validated(checkTaskStatusChange(m), () => ({
-        kind: "taskStatusChange" as const,
-        taskId: m.taskId as string,
-        newStatus: m.newStatus as string,
-      }));
+      return validated(
+        checkTaskStatusChange(m) ?? tooLong(m, ["oldStatus", "newStatus"], MAX_STATUS_CHARS),
+        () => ({
+          kind: "taskStatusChange" as const,
+          taskId: m.taskId as string,
+          newStatus: m.newStatus as string,
+        }),
+      );
     case "capacityUpdate":
       return validated(checkCapacityUpdate(m), () => ({
         kind: "capacityUpdate" as const,
@@ -166,6 +195,7 @@ export function parseServerFrame(text: string): Result<ServerFrame> {
     return validated(checkAuthenticated(m), () => ({
       kind: "authenticated" as const,
       daemonId: m.daemonId as string,
+      ...(typeof m.maxFrameBytes === "number" ? { maxFrameBytes: m.maxFrameBytes } : {}),
     }));
   }
   if (m.type === "spawnTask") {

@@ -197,6 +197,10 @@ export class Core {
       trace.add(`outbox ${congested ? "congested" : "caught up"}`);
       relay?.setInboundPaused(congested);
     };
+    outbox.onFullChange = (full) => {
+      trace.add(`outbox ${full ? "full" : "within its limit"}`);
+      relay?.setOutboxFull(full);
+    };
     relay.start();
     link.start();
   }

@@ -47,6 +47,7 @@ test("SIGTERM during a live stream: exit 0 within 5 s, and nothing accepted is l
   const env = binaryEnv(server.url, KEY, port, {
     MAKIMA_RELAY_DAEMON_RATE: "1000000",
     MAKIMA_RELAY_DAEMON_BURST: "1000000",
+    MAKIMA_RELAY_DAEMON_BYTE_RATE: String(1024 * 1024 * 1024),
   });
   const first = spawnRelayBinary({ binary, env });
   let second: ReturnType<typeof spawnRelayBinary> | undefined;

@@ -41,6 +41,9 @@ function sources(over: Partial<HttpSources> = {}) {
       reconnectAttempts: 0,
       lastConnectedAt: T0,
       lastHeartbeatAt: null,
+      linkDrops: 2,
+      lastDisconnectAt: T0,
+      lastDisconnectReason: "code 1009: frame too large",
       reconnectNow: () => {
         reconnects += 1;
         return { success: true, message: "Reconnection initiated" };
@@ -49,6 +52,7 @@ function sources(over: Partial<HttpSources> = {}) {
     outbox: {
       stats: () => ({ frames: 7, bytes: 700, waiting: 9 }),
       counters: { droppedFrames: 3, droppedBytes: 30 },
+      isFull: false,
     },
     stores: {
       tasks: {
@@ -90,9 +94,12 @@ describe("createHttpDeps", () => {
       machineId: "relay-m",
       pendingTasks: 2,
       reconnectAttempts: 0,
+      linkDrops: 2,
+      lastDisconnectAt: new Date(T0).toISOString(),
+      lastDisconnectReason: "code 1009: frame too large",
       lastConnectedAt: new Date(T0).toISOString(),
       uptimeSeconds: 2,
-      outbox: { frames: 7, bytes: 700, waiting: 9, droppedFrames: 3 },
+      outbox: { frames: 7, bytes: 700, waiting: 9, droppedFrames: 3, full: false },
       lostTasks: 1,
       upstreamState: "open",
       storage: { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 },

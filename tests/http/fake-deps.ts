@@ -50,6 +50,9 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       reconnectAttempts: 0,
       lastConnectedAt: T0,
       lastHeartbeatAt: T0 + 30_000,
+      linkDrops: 0,
+      lastDisconnectAt: null,
+      lastDisconnectReason: null,
     },
     counters: {
       connectedDaemons: 1,
@@ -57,7 +60,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       pendingTasks: 1,
       lostTasks: 2,
       totalTasksProcessed: 42,
-      outbox: { frames: 5, bytes: 500, waiting: 5, droppedFrames: 1 },
+      outbox: { frames: 5, bytes: 500, waiting: 5, droppedFrames: 1, full: false },
       storage: { ok: true },
     },
     tasks: [],

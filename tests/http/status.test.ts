@@ -24,9 +24,12 @@ describe("GET /status and /", () => {
       machineId: "relay-machine",
       pendingTasks: 1,
       reconnectAttempts: 0,
+      linkDrops: 0,
+      lastDisconnectAt: null,
+      lastDisconnectReason: null,
       lastConnectedAt: new Date(T0).toISOString(),
       uptimeSeconds: 90,
-      outbox: { frames: 5, bytes: 500, waiting: 5, droppedFrames: 1 },
+      outbox: { frames: 5, bytes: 500, waiting: 5, droppedFrames: 1, full: false },
       lostTasks: 2,
       upstreamState: "open",
       storage: { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 },
@@ -68,6 +71,9 @@ describe("GET /status and /", () => {
       reconnectAttempts: 4,
       lastConnectedAt: null,
       lastHeartbeatAt: null,
+      linkDrops: 0,
+      lastDisconnectAt: null,
+      lastDisconnectReason: null,
     };
     const { body } = await getJson(testApp(deps), "/status");
     expect(body).toMatchObject({

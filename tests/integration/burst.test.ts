@@ -166,3 +166,33 @@ test('a "role":"relay" connection sending the same flood is never throttled', as
   expect(relay.logs.items.filter((l) => l.event === "daemon_throttled")).toEqual([]);
   expect(await metric(relay, "makima_relay_daemon_throttle_episodes_total")).toBe(0);
 }, 15_000);
+
+test("a daemon sending large frames is slowed by its byte budget; another daemon's frame overtakes its flood", async () => {
+  const BYTE_RATE = 256 * 1024;
+  await using server = startSimServer();
+  await using relay = await startTestRelay({
+    env: { MAKIMA_SERVER_URL: server.url, MAKIMA_RELAY_DAEMON_BYTE_RATE: String(BYTE_RATE) },
+  });
+  await server.waitForConnection();
+  await using flooder = await daemonOn(relay, "big-frames");
+  await using quiet = await daemonOn(relay, "quiet");
+  server.spawnTask("heavy");
+  server.spawnTask("light");
+  await flooder.waitFor(isSpawn("heavy"));
+  await quiet.waitFor(isSpawn("light"));
+
+  // 40 frames of 32 KB: 1.25 MiB, far under the frame budget (1,000 frames/s) but 2.5 times
+  // the byte burst (twice the rate): about three seconds of debt.
+  const sent = flood(flooder, "heavy", 40, 32 * 1024);
+  const throttled = await relay.logs.waitFor((l) => l.event === "daemon_throttled");
+  expect(String(throttled.details)).toContain(`over ${BYTE_RATE} bytes/s`);
+  const done = quiet.complete("light", true);
+  const quietArrived = await server.waitFor((f) => f.raw === done, 2000);
+  const lastHeavy = await server.waitFor((f) => f.raw === sent.at(-1), 9000);
+
+  expect(quietArrived.seq).toBeLessThan(lastHeavy.seq);
+  // Slowed, not dropped: every frame once, in order, no error frame, still connected.
+  expect(upstreamFramesOf(server, "heavy")).toEqual(sent);
+  expect(flooder.received.filter((f) => f.msg?.type === "error")).toEqual([]);
+  expect(flooder.closed).toBeUndefined();
+}, 15_000);

@@ -47,6 +47,7 @@ test("a server that stops reading pauses the daemons end to end: nothing is lost
       MAKIMA_RELAY_DAEMON_TIMEOUT_MS: "400",
       // Not the rate limit: only the server's pace may slow this daemon.
       MAKIMA_RELAY_DAEMON_RATE: "100000",
+      MAKIMA_RELAY_DAEMON_BYTE_RATE: String(1024 * MB),
       // Smaller than the stream: had the relay kept reading, the outbox would have dropped output.
       MAKIMA_RELAY_OUTBOX_MAX_BYTES: String(4 * MB),
     },

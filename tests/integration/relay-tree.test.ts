@@ -5,6 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { connectSimDaemon, startSimServer } from "../../src/sim/index.ts";
+import { metric, pollUntil } from "../helpers/probes.ts";
 import { startTestRelay, TEST_KEY, type TestRelay } from "../helpers/relay.ts";
 
 interface DaemonView {
@@ -111,3 +112,80 @@ test.each([["0"], ["7"]])(
     expect(server.framesOfType("capacityUpdate")).toHaveLength(0);
   },
 );
+
+interface ChildStatus {
+  upstreamState: string;
+  pendingTasks: number;
+  reconnectAttempts: number;
+  linkDrops: number;
+  lastDisconnectReason: string | null;
+}
+
+test("a child holding more tasks than one heartbeat frame can list keeps its parent: the heartbeat goes in parts", async () => {
+  const TASKS = 400;
+  await using server = startSimServer();
+  // 400 ids of 15 characters make a heartbeat of ~7 KB: past this parent's frame limit.
+  await using parent = await startTestRelay({
+    env: { MAKIMA_SERVER_URL: server.url, MAKIMA_RELAY_MAX_FRAME_BYTES: "2048" },
+  });
+  await server.waitForConnection();
+  await using child = await startTestRelay({
+    env: {
+      MAKIMA_SERVER_URL: parent.daemonUrl,
+      MAKIMA_RELAY_ADVERTISE_CAPACITY: String(TASKS),
+      MAKIMA_RELAY_HEARTBEAT_MS: "50",
+    },
+  });
+  await parent.logs.waitFor((l) => l.event === "downstream_connect");
+  for (let i = 0; i < TASKS; i++) server.spawnTask(`queued-${String(i).padStart(5, "0")}`);
+  // The child has no daemons: every task waits in its queue.
+  await child.logs.waitFor((l) => l.event === "task_queued" && l.queued === TASKS);
+  const queuedAt = Date.now();
+
+  // Three heartbeats the parent accepted whole (its last part), each listing all 400.
+  for (let beat = 0; beat < 3; beat++) {
+    const after = Date.now();
+    await pollUntil(
+      () => parent.json<{ daemons: { lastHeartbeat: string | null }[] }>("/daemons"),
+      (b) => Date.parse(b.daemons[0]?.lastHeartbeat ?? "") >= Math.max(after, queuedAt),
+    );
+  }
+  const status = await child.json<ChildStatus>("/status");
+  expect({
+    upstreamState: status.upstreamState,
+    pendingTasks: status.pendingTasks,
+    linkDrops: status.linkDrops,
+    parentSawDisconnect: parent.logs.items.some((l) => l.event === "downstream_disconnect"),
+    lostAtParent: (await parent.json<{ total: number }>("/tasks?status=lost")).total,
+    heldByChild: (await parent.json<{ daemons: { activeTasks: number }[] }>("/daemons")).daemons[0]
+      ?.activeTasks,
+  }).toEqual({
+    upstreamState: "open",
+    pendingTasks: TASKS,
+    linkDrops: 0,
+    parentSawDisconnect: false,
+    lostAtParent: 0,
+    heldByChild: TASKS,
+  });
+}, 15_000);
+
+test("/status and /metrics count a link that drops, with its code and reason, though each reconnect succeeds", async () => {
+  await using server = startSimServer();
+  await using relay = await startTestRelay({ env: { MAKIMA_SERVER_URL: server.url } });
+  // The relay's own view: its link is authenticated before each drop.
+  await relay.logs.waitFor((l) => l.event === "authenticated");
+  for (const n of [1, 2]) {
+    const back = relay.logs.waitForNext((l) => l.event === "authenticated");
+    server.disconnectAll(1009, `frame too large ${n}`);
+    await back;
+  }
+  const status = await relay.json<ChildStatus & { lastDisconnectAt: string | null }>("/status");
+  expect(status).toMatchObject({
+    upstreamState: "open",
+    reconnectAttempts: 0,
+    linkDrops: 2,
+    lastDisconnectReason: "code 1009: frame too large 2",
+    lastDisconnectAt: expect.any(String),
+  });
+  expect(await metric(relay, "makima_relay_upstream_link_drops_total")).toBe(2);
+});

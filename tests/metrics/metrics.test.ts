@@ -190,13 +190,14 @@ describe("GET /metrics", () => {
       countersWithoutTotal: [],
       untyped: [],
     });
-    expect(names).toHaveLength(19);
+    expect(names).toHaveLength(21);
   });
 
   test("upstream, daemons, tasks and queue", () => {
     expect({
       connected: samples("makima_relay_upstream_connected"),
       reconnects: samples("makima_relay_upstream_reconnects_total"),
+      linkDrops: samples("makima_relay_upstream_link_drops_total"),
       daemons: samples("makima_relay_daemons_connected"),
       tasks: samples("makima_relay_tasks"),
       queue: samples("makima_relay_task_queue_length"),
@@ -206,6 +207,8 @@ describe("GET /metrics", () => {
       connected: { "": 0 },
       // 1 after the drop, then 2 failed attempts during the outage.
       reconnects: { "": 3 },
+      // Authenticated links lost: the server's drop (1012), then its stop (the outage).
+      linkDrops: { "": 2 },
       daemons: { "": 3 },
       tasks: {
         "status=pending": 0,
@@ -253,6 +256,7 @@ describe("GET /metrics", () => {
     expect({
       frames: samples("makima_relay_outbox_frames"),
       bytes: samples("makima_relay_outbox_bytes"),
+      full: samples("makima_relay_outbox_full"),
       dropped: samples("makima_relay_outbox_dropped_frames_total"),
       throttleEpisodes: samples("makima_relay_daemon_throttle_episodes_total"),
       throttled: samples("makima_relay_daemons_throttled"),
@@ -262,6 +266,8 @@ describe("GET /metrics", () => {
     }).toEqual({
       frames: { "": 2 },
       bytes: { "": bytes(held.slice(1)) },
+      // Over its limit with output only it drops the oldest; it is never full.
+      full: { "": 0 },
       dropped: { "": 1 },
       throttleEpisodes: { "": 1 },
       throttled: { "": 1 },

@@ -67,6 +67,8 @@ describe("loadConfig defaults", () => {
       // Protocol "Defaults for limits".
       daemonRate: 1000,
       daemonBurst: 2000,
+      daemonByteRate: 2_097_152,
+      daemonByteBurst: 4_194_304,
       maxUnauthenticated: 256,
       adminToken: null,
     };

@@ -366,3 +366,75 @@ describe("UpstreamLink unconfigured", () => {
     expect(log.events("upstream_unconfigured").length).toBe(1);
   });
 });
+
+describe("UpstreamLink: the peer's frame limit and link drops", () => {
+  const ids = (n: number) =>
+    Array.from({ length: n }, (_, i) => `task-${String(i).padStart(6, "0")}`);
+
+  test("a parent's announced limit splits the heartbeat into parts that each fit and together list every task", () => {
+    const { link, transport, clock, setTasks } = setup();
+    link.start();
+    const sock = transport.last;
+    sock.open();
+    sock.message({ type: "authenticated", daemonId: "parent-1", maxFrameBytes: 1024 });
+    const tasks = ids(300);
+    setTasks(tasks);
+    clock.advance(30_000);
+    const parts = sock.sent.filter((s) => s.includes('"heartbeat"'));
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.every((p) => Buffer.byteLength(p) <= 1024)).toBe(true);
+    const frames = parts.map((p) => JSON.parse(p) as { activeTasks: string[]; more?: boolean });
+    expect(frames.flatMap((f) => f.activeTasks)).toEqual(tasks);
+    expect(frames.map((f) => f.more ?? false)).toEqual([...parts.slice(1).map(() => true), false]);
+    expect(link.fits("x".repeat(1024))).toBe(true);
+    expect(link.fits("é".repeat(513))).toBe(false);
+  });
+
+  test("without an announced limit (the Makima server) the heartbeat stays one frame, and every frame fits", () => {
+    const { link, transport, clock, setTasks, up, log } = setup();
+    up();
+    setTasks(ids(80_000));
+    clock.advance(30_000);
+    const beats = transport.last.sent.filter((s) => s.includes('"heartbeat"'));
+    expect(beats).toHaveLength(1);
+    expect(link.fits("x".repeat(5_000_000))).toBe(true);
+    // Over 1 MiB: the relay says a server with the common limit would close the link on it.
+    expect(Buffer.byteLength(beats[0] as string)).toBeGreaterThan(1024 * 1024);
+    expect(log.events("heartbeat_large")).toHaveLength(1);
+    clock.advance(30_000);
+    expect(log.events("heartbeat_large")).toHaveLength(1);
+  });
+
+  test("a link that drops after authenticating is counted with when and why; reconnecting resets attempts, not drops", () => {
+    const { link, transport, clock, up } = setup();
+    expect([link.linkDrops, link.lastDisconnectAt, link.lastDisconnectReason]).toEqual([
+      0,
+      null,
+      null,
+    ]);
+    up();
+    clock.advance(5000);
+    transport.last.serverClose(1009, "frame too large");
+    expect([link.linkDrops, link.lastDisconnectAt, link.lastDisconnectReason]).toEqual([
+      1,
+      clock.now(),
+      "code 1009: frame too large",
+    ]);
+    clock.advance(2000);
+    transport.last.open();
+    transport.last.authenticated("again");
+    expect([link.reconnectAttempts, link.linkDrops]).toEqual([0, 1]);
+    // A connect that fails before authenticating is not a drop, but it is the last disconnect.
+    transport.last.serverClose(1006, "");
+    clock.advance(2000);
+    transport.last.serverClose(1006, "");
+    expect([link.linkDrops, link.lastDisconnectReason]).toEqual([2, "code 1006"]);
+  });
+
+  test("a reconnect the operator asked for is not a drop", () => {
+    const { link, up } = setup();
+    up();
+    link.reconnectNow();
+    expect(link.linkDrops).toBe(0);
+  });
+});
