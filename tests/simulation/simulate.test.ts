@@ -7,6 +7,7 @@ const STEPS = 2000;
 describe("deterministic simulation", () => {
   // What `bun run simulate` runs by default: seeds 1..200 × 2000 steps on memory stores, every
   // fourth also on SQLite with crashes and commit faults, in two processes (two cores).
+  // About 40 s on two idle cores; the timeout leaves room for a machine busy with other suites.
   test("200 seeds × 2000 steps (200 runs on memory stores, 50 on SQLite with crashes): no violation", async () => {
     const plan = {
       first: 1,
@@ -23,7 +24,7 @@ describe("deterministic simulation", () => {
       crashed: results.some((r) => r.crashes > 0),
       violations: violations.map((r) => r.violation),
     }).toEqual({ memory: 200, sqlite: 50, crashed: true, violations: [] });
-  }, 120_000);
+  }, 240_000);
 
   test("a completion the store never writes is caught, and its seed replays to the same violation", () => {
     const first = runSeeds(1, 20, STEPS, () => ["memory"], { plant: "drop-completed-writes" });
