@@ -17,11 +17,11 @@ const closeCodes = [
 
 const errorCodes: Record<(typeof ERROR_CODES)[number], string> = {
   badMessage:
-    "not JSON, not an object, no string `type`, a field of the wrong type, a binary frame, or a second `authenticate`",
+    "not JSON, not an object, no string `type`, a field of the wrong type or over its size limit (a status over 256 characters, a `taskComplete` error over 65,536, a heartbeat listing far more ids than the daemon's capacity), a server command sent by a daemon, a binary frame, or a second `authenticate`",
   unauthorized: "wrong API key, or no `authenticate` within the auth timeout (then close 4401)",
   notYourTask: "the `taskId` is not dispatched to this daemon; the frame is not forwarded",
   rateLimited:
-    "reserved: the protocol allows it as an informational notice only; the relay sends none (a daemon over its frame rate is read more slowly, nothing is dropped)",
+    "reserved: the protocol allows it as an informational notice only; the relay sends none (a daemon over its frame or byte rate is read more slowly, nothing is dropped)",
 };
 
 export const WS_PROTOCOL = `Daemons (and child relays) connect to \`/ws/daemon\` on the HTTP port. Bun terminates the socket itself, not this HTTP app, so frames are relayed byte for byte.
@@ -38,6 +38,7 @@ export const WS_PROTOCOL = `Daemons (and child relays) connect to \`/ws/daemon\`
 | \`taskOutput\`, \`taskProgress\`, any type with a \`taskId\` | forwarded verbatim |
 | \`taskComplete\` | frees the slot, records completed or failed; forwarded |
 | \`capacityUpdate\` | child relays only: sets the connection's capacity; never forwarded |
+| \`spawnTask\`, \`authenticated\`, \`pauseTask\`, \`resumeTask\`, \`interruptTask\`, \`sendMessage\` | server commands: \`error\` \`badMessage\`; never forwarded |
 | any other type without \`taskId\` | forwarded verbatim |
 
 A frame naming a task that is not dispatched to this daemon gets \`error\` \`notYourTask\` and is not forwarded.
@@ -109,9 +110,12 @@ const WS_FRAMES = {
       ),
       hostname: str("Shown in /daemons and the logs", { maxLength: 256 }),
       maxConcurrentTasks: capacity("How many tasks the daemon runs at once"),
-      role: str("`relay` for a child relay: exempt from the per-connection rate limit", {
-        examples: ["relay"],
-      }),
+      role: str(
+        "`relay` for a child relay: exempt from the per-connection budgets; its `authenticated` carries `maxFrameBytes`",
+        {
+          examples: ["relay"],
+        },
+      ),
     },
     ["apiKey", "machineId", "hostname", "maxConcurrentTasks"],
   ),
@@ -124,13 +128,22 @@ const WS_FRAMES = {
         items: { type: "string" },
         description: "Tasks the daemon runs",
       },
+      more: {
+        type: "boolean",
+        description:
+          "Relay-to-relay: more parts of this heartbeat follow; the parts count as one heartbeat when the last arrives",
+      },
     },
     ["activeTasks"],
   ),
   WsTaskStatusChange: frame(
     "taskStatusChange",
     "Daemon → relay → server. Recorded as the task's last reported status.",
-    { taskId, oldStatus: str("Previous status"), newStatus: str("New status") },
+    {
+      taskId,
+      oldStatus: str("Previous status", { maxLength: 256 }),
+      newStatus: str("New status", { maxLength: 256 }),
+    },
     ["taskId", "newStatus"],
   ),
   WsTaskOutput: frame(
@@ -151,7 +164,7 @@ const WS_FRAMES = {
     {
       taskId,
       success: { type: "boolean", description: "false: the task failed" },
-      error: { type: ["string", "null"], description: "Why it failed" },
+      error: { type: ["string", "null"], maxLength: 65_536, description: "Why it failed" },
     },
     ["taskId", "success"],
   ),
