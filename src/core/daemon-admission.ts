@@ -108,6 +108,7 @@ export class DaemonAdmission {
       throttle: null,
       lastThrottleEnd: Number.NEGATIVE_INFINITY,
       reading: true,
+      readingSince: now,
     });
     // A child relay learns our frame limit, so that it never sends a frame we would refuse.
     const limit = relay ? this.opts.maxFrameBytes : undefined;

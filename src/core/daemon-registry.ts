@@ -33,6 +33,8 @@ export interface Daemon {
   lastThrottleEnd: number;
   /** Whether its socket is being read (see Relay.updateReading). */
   reading: boolean;
+  /** When its socket was last resumed (or it authenticated): how long reading has been continuous. */
+  readingSince: number;
 }
 
 interface Unauthenticated {

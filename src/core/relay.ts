@@ -181,6 +181,7 @@ export class Relay {
       (!this.inboundPaused && !this.storageFailing && !this.outboxFull && d.throttle === null);
     if (read === d.reading) return;
     d.reading = read;
+    if (read) d.readingSince = this.clock.now();
     if (read) {
       d.lastSeen = this.clock.now();
       d.conn.resume?.();

@@ -11,16 +11,35 @@ import type { Daemon, DaemonRegistry } from "./daemon-registry.ts";
 import type { EventLog, SendResult, Stores, TaskStatus } from "./ports.ts";
 import { TaskQueue } from "./task-queue.ts";
 
+/**
+ * How long a daemon's socket must have been read without a pause before a
+ * spawnTask sent to it starts the two-heartbeat count at once. Heartbeats
+ * that waited in a paused socket were written before the daemon got the
+ * task: read after it, they would look like omissions. A task sent sooner
+ * counts once the daemon lists it, or once reading has gone on this long.
+ */
+export const RECONCILE_SETTLE_MS = 5000;
+
+/** A control command waiting for its task to reach a daemon; `seq` is its arrival order. */
+interface HeldCommand {
+  readonly seq: number;
+  readonly frame: string;
+}
+
 interface ActiveTask {
   readonly taskId: string;
   readonly spawnFrame: string;
   status: "pending" | "dispatched";
   machineId: string | null;
   readonly receivedAt: number;
-  /** Commands waiting for this task to reach a daemon, in order (also in the store). */
-  held: string[];
+  /** Commands waiting for this task to reach a daemon, in arrival order (also in the store). */
+  held: HeldCommand[];
+  /** Arrival number of the next control command for this task. */
+  nextCommand: number;
   /** Its spawnTask has been written to a daemon socket (reconciliation counts from then). */
   spawnSent: boolean;
+  /** Omissions from heartbeats count (see RECONCILE_SETTLE_MS). */
+  countable: boolean;
   /** Consecutive accepted heartbeats of its daemon that did not list it. */
   misses: number;
 }
@@ -84,10 +103,14 @@ export class TaskBook {
         status: t.status === "dispatched" ? "dispatched" : "pending",
         machineId: t.machineId,
         receivedAt: t.receivedAt,
-        held: this.stores.tasks.heldCommands(t.taskId),
+        held: this.stores.tasks.heldCommands(t.taskId).map((frame, seq) => ({ seq, frame })),
+        nextCommand: 0,
         spawnSent: t.status === "dispatched",
+        countable: false,
         misses: 0,
       });
+      const restored = this.tasks.get(t.taskId) as ActiveTask;
+      restored.nextCommand = restored.held.length;
       if (t.status === "dispatched" && t.machineId) {
         const set = byMachine.get(t.machineId) ?? new Set<string>();
         set.add(t.taskId);
@@ -128,7 +151,9 @@ export class TaskBook {
       machineId: null,
       receivedAt,
       held: [],
+      nextCommand: 0,
       spawnSent: false,
+      countable: false,
       misses: 0,
     });
     this.queue.push(taskId);
@@ -150,21 +175,40 @@ export class TaskBook {
       this.upstream.forward(encodeTaskComplete(taskId, false, "interrupted before dispatch"), true);
       return;
     }
+    const command = { seq: task.nextCommand++, frame };
     const holder = task.machineId ? this.registry.byMachineId(task.machineId) : undefined;
     if (task.status === "dispatched" && holder && task.held.length === 0) {
-      this.sendTo(holder, frame, (result) => {
-        if (result === "dropped") this.hold(task, frame);
-      });
+      this.sendHeld(holder, task, command);
       return;
     }
     // Queued, or its daemon is away: keep it, in order, for when the task reaches a daemon.
-    this.hold(task, frame);
+    this.hold(task, command);
   }
 
-  private hold(task: ActiveTask, frame: string): void {
+  /**
+   * Keeps a command for when the task reaches a daemon, in arrival order: a
+   * command whose send was dropped (the socket closed while it waited for a
+   * commit) goes back ahead of any that arrived after it and were held meanwhile.
+   */
+  private hold(task: ActiveTask, command: HeldCommand): void {
     if (this.tasks.get(task.taskId) !== task) return;
-    this.stores.tasks.holdCommand(task.taskId, frame);
-    task.held.push(frame);
+    const at = task.held.findIndex((c) => c.seq > command.seq);
+    if (at < 0) {
+      this.stores.tasks.holdCommand(task.taskId, command.frame);
+      task.held.push(command);
+      return;
+    }
+    task.held.splice(at, 0, command);
+    // Rare (a dropped send): the store keeps arrival order by rewriting the task's list.
+    this.stores.tasks.dropHeldCommands(task.taskId);
+    for (const c of task.held) this.stores.tasks.holdCommand(task.taskId, c.frame);
+  }
+
+  /** Sends a command; dropped (the socket is closing), it is held again, in its place. */
+  private sendHeld(daemon: Daemon, task: ActiveTask, command: HeldCommand): void {
+    this.sendTo(daemon, command.frame, (result) => {
+      if (result === "dropped") this.hold(task, command);
+    });
   }
 
   /** Every frame to a daemon leaves only after the writes behind it are committed. */
@@ -210,22 +254,22 @@ export class TaskBook {
       if (result === "dropped") {
         daemon.backpressured = true;
         this.registry.changed(daemon);
-      } else task.spawnSent = true;
+        return;
+      }
+      task.spawnSent = true;
+      task.countable =
+        daemon.reading && this.clock.now() - daemon.readingSince >= RECONCILE_SETTLE_MS;
     });
     this.deliverHeld(daemon, task);
   }
 
   private deliverHeld(daemon: Daemon, task: ActiveTask): void {
     if (task.held.length === 0) return;
-    const frames = task.held;
+    const commands = task.held;
     task.held = [];
     this.stores.tasks.dropHeldCommands(task.taskId);
-    for (const frame of frames) {
-      // Dropped means the socket is closing: keep the command for the reattach, in order.
-      this.sendTo(daemon, frame, (result) => {
-        if (result === "dropped") this.hold(task, frame);
-      });
-    }
+    // Dropped means the socket is closing: each is kept again for the reattach, in order.
+    for (const command of commands) this.sendHeld(daemon, task, command);
   }
 
   /** A daemon reported `taskComplete` for a task it holds. */
@@ -307,10 +351,12 @@ export class TaskBook {
     for (const id of daemon.tasks) {
       const task = this.tasks.get(id);
       if (!task) continue;
-      if (present.has(id)) task.misses = 0;
-      else if (before?.has(id))
+      if (present.has(id)) {
+        task.misses = 0;
+        task.countable = true;
+      } else if (before?.has(id))
         lost.push([task, "not listed in the daemon's first heartbeat after reconnecting"]);
-      else if (task.spawnSent && ++task.misses >= 2)
+      else if (task.spawnSent && this.omissionCounts(daemon, task) && ++task.misses >= 2)
         lost.push([task, "missing from two consecutive heartbeats of its daemon"]);
     }
     if (lost.length === 0) return;
@@ -320,6 +366,14 @@ export class TaskBook {
     }
     this.registry.changed(daemon);
     this.dispatchQueued();
+  }
+
+  /** See RECONCILE_SETTLE_MS: a heartbeat could have waited in a paused socket. */
+  private omissionCounts(daemon: Daemon, task: ActiveTask): boolean {
+    if (!task.countable)
+      task.countable =
+        daemon.reading && this.clock.now() - daemon.readingSince >= RECONCILE_SETTLE_MS;
+    return task.countable;
   }
 
   private markAbsent(machineId: string, tasks: Set<string>): void {

@@ -15,6 +15,12 @@ export type Fail = (invariant: string, message: string) => void;
 export interface ConnWatch {
   /** Tasks whose spawnTask reached this connection. */
   readonly spawned: Set<string>;
+  /**
+   * Spawned tasks whose omissions count (the relay's RECONCILE_SETTLE_MS rule):
+   * sent once the socket had been read without a pause for that long, listed
+   * since, or read without a pause for that long after.
+   */
+  readonly countable: Set<string>;
   /** Tasks the relay gave back at authentication (settled by the first heartbeat). */
   inherited: Set<string>;
   /** Heartbeats the relay read on this connection since it authenticated. */
@@ -26,6 +32,7 @@ export interface ConnWatch {
 
 export const newWatch = (): ConnWatch => ({
   spawned: new Set(),
+  countable: new Set(),
   inherited: new Set(),
   heartbeats: 0,
   misses: new Map(),
@@ -171,14 +178,17 @@ export function noStaleCharge(
   charged: Iterable<string>,
   listed: ReadonlySet<string>,
   machineId: string,
+  settled: boolean,
   fail: Fail,
 ): void {
   watch.heartbeats += 1;
   for (const taskId of charged) {
     if (listed.has(taskId)) {
       watch.misses.delete(taskId);
+      watch.countable.add(taskId);
       continue;
     }
+    if (settled) watch.countable.add(taskId);
     if (watch.inherited.has(taskId) && watch.heartbeats === 1) {
       fail(
         "noStaleCharge",
@@ -187,6 +197,7 @@ export function noStaleCharge(
       return;
     }
     if (!watch.spawned.has(taskId) && !watch.inherited.has(taskId)) continue;
+    if (!watch.countable.has(taskId)) continue;
     const misses = (watch.misses.get(taskId) ?? 0) + 1;
     watch.misses.set(taskId, misses);
     if (misses >= 2)

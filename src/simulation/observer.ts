@@ -3,6 +3,8 @@
  * decision the relay makes on its task store, keeps what it saw per
  * connection, and calls the invariants at the moment each promise is about.
  */
+import type { Daemon } from "../core/daemon-registry.ts";
+import { RECONCILE_SETTLE_MS } from "../core/task-book.ts";
 import type { SimDaemonConn } from "./fake-sockets.ts";
 import {
   type ConnWatch,
@@ -66,6 +68,7 @@ export class Observer {
       const connId = relay.registry.byMachineId(machineId)?.conn.id;
       const watch = connId === undefined ? undefined : this.watches.get(connId);
       watch?.spawned.delete(attempt.taskId);
+      watch?.countable.delete(attempt.taskId);
       watch?.inherited.delete(attempt.taskId);
       watch?.misses.delete(attempt.taskId);
     },
@@ -116,8 +119,14 @@ export class Observer {
     if (!after || !watch) return true;
     if (!before)
       watch.inherited = new Set([...after.tasks].filter((t) => !this.dispatchedNow.has(t)));
-    if (listed) noStaleCharge(watch, after.tasks, listed, conn.machineId, this.w.fail);
+    if (listed)
+      noStaleCharge(watch, after.tasks, listed, conn.machineId, this.settled(after), this.w.fail);
     return true;
+  }
+
+  /** Read without a pause for RECONCILE_SETTLE_MS: what was waiting in the socket is read. */
+  private settled(daemon: Daemon): boolean {
+    return daemon.reading && this.w.clock.now() - daemon.readingSince >= RECONCILE_SETTLE_MS;
   }
 
   sentToDaemon(conn: SimDaemonConn, text: string): void {
@@ -135,6 +144,10 @@ export class Observer {
       spawnDeliveredOnce(attempt, conn.machineId, this.w.fail);
       spawnSentAfterCommit(attempt, conn.machineId, this.w.fail);
       watch.spawned.add(attempt.taskId);
+      // A new attempt starts its own count.
+      watch.countable.delete(attempt.taskId);
+      const daemon = this.w.core.relay.registry.get(conn.id);
+      if (daemon && this.settled(daemon)) watch.countable.add(attempt.taskId);
       const after = attempt.afterSpawn;
       watch.expect = after?.cmds.length
         ? { spawnId, cmds: [...after.cmds], relaxed: after.relaxed }

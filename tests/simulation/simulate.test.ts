@@ -15,7 +15,7 @@ describe("deterministic simulation", () => {
       steps: STEPS,
       stores: "both",
       plant: null,
-      strict: false,
+      strict: true,
     } as const;
     const { results, violations } = await runInProcesses(plan, 2);
     expect({
@@ -61,15 +61,14 @@ describe("deterministic simulation", () => {
     });
   }, 60_000);
 
-  // Known core issue (src/simulation/README.md): heartbeats that waited in a paused socket
-  // are read after a spawnTask and count as two omissions. Remove `.failing` once fixed.
-  test.failing("known issue: a task its daemon runs is not declared lost (seed 6, strict)", () => {
+  // Regressions found by the simulation: heartbeats that waited in a paused socket once
+  // counted as omissions (seed 6, strict), and a command whose send was dropped was held
+  // again behind one that arrived later (seed 919).
+  test("heartbeats read after a pause do not lose a task its daemon runs (seed 6, strict)", () => {
     expect(runSeed({ seed: 6, steps: STEPS, stores: "memory", strict: true }).violation).toBeNull();
   });
 
-  // Known core issue (README.md): a command whose send was waiting for a commit when the
-  // daemon's socket closed is held again behind commands held meanwhile. Remove `.failing` once fixed.
-  test.failing("known issue: held commands keep the server's order across a dropped send (seed 919)", () => {
+  test("held commands keep the server's order across a dropped send (seed 919)", () => {
     expect(runSeed({ seed: 919, steps: STEPS, stores: "memory" }).violation).toBeNull();
   });
 });

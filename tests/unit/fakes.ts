@@ -42,6 +42,7 @@ export function fakeDaemon(id: string, over: Partial<Daemon> = {}): Daemon {
     throttle: null,
     lastThrottleEnd: Number.NEGATIVE_INFINITY,
     reading: true,
+    readingSince: 0,
     ...over,
   };
 }

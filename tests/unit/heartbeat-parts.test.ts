@@ -6,6 +6,7 @@
  * limit) the heartbeat is one frame, as the server expects.
  */
 import { describe, expect, test } from "bun:test";
+import { RECONCILE_SETTLE_MS } from "../../src/core/task-book.ts";
 import { encodeAuthenticated, encodeHeartbeatParts } from "../../src/protocol/encode.ts";
 import { parseDaemonFrame, parseServerFrame } from "../../src/protocol/parse.ts";
 import { relayHarness } from "./relay-harness.ts";
@@ -116,6 +117,8 @@ describe("Relay: a heartbeat in parts counts once, as the union of its parts", (
   test("while connected, two heartbeats in parts that both leave a task out lose it; one listing it in any part keeps it", () => {
     const h = relayHarness();
     const child = h.daemon("child", 3, { role: "relay" });
+    // Read without a pause for long enough: an omission counts from the first heartbeat.
+    h.clock.advance(RECONCILE_SETTLE_MS);
     for (const t of ["a", "b", "c"]) h.spawn(t);
     const beat = (...parts: string[][]): void => {
       parts.forEach((p, i) => {

@@ -3,7 +3,9 @@ import { createKeyCheck } from "../../src/core/key-check.ts";
 import { ManualClock } from "../../src/core/manual-clock.ts";
 import type { Stores } from "../../src/core/ports.ts";
 import { Relay, type RelayOptions } from "../../src/core/relay.ts";
+import { RECONCILE_SETTLE_MS } from "../../src/core/task-book.ts";
 import { createStores, openDatabase } from "../../src/store/database.ts";
+import { createWriteBatch } from "../../src/store/write-batch.ts";
 import { createMemoryStores, FakeConnection, FakeLog, type Json } from "./fakes.ts";
 
 const RELAY_KEY = "relay-key";
@@ -667,7 +669,9 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       for (const t of ["t1", "t2", "t3"]) h.spawn(t);
       d1.close(1006, "");
       const d2 = h.daemon("m1", 5);
-      h.spawn("t4"); // dispatched after the reattach: not subject to reconciliation
+      // Read without a pause for long enough: t4's omissions count from the first heartbeat.
+      h.clock.advance(RECONCILE_SETTLE_MS);
+      h.spawn("t4"); // dispatched after the reattach: not subject to the first-heartbeat rule
       expect(taskIdsIn(d2)).toEqual(["t4"]);
       h.send(d2, { type: "taskComplete", taskId: "t3", success: true });
       h.forwarded.length = 0;
@@ -720,6 +724,29 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       // The slot is free again: the queued task goes to the same daemon.
       expect(taskIdsIn(d)).toEqual(["t1", "t2"]);
       expect(h.relay.registry.byMachineId("m1")?.tasks).toEqual(new Set(["t2"]));
+    });
+
+    test("heartbeats that waited in a paused socket are not omissions: the task counts once listed, or once reading has settled", () => {
+      const h = harness(makeStores);
+      const d = h.daemon("m1", 2);
+      // Just authenticated (or just resumed): heartbeats read now may predate the spawnTask.
+      h.spawn("t1");
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t1")).toBe("dispatched");
+      // Once the socket has been read without a pause for RECONCILE_SETTLE_MS, omissions count.
+      h.clock.advance(RECONCILE_SETTLE_MS);
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t1")).toBe("dispatched");
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t1")).toBe("lost");
+      // A task the daemon has listed counts at once.
+      h.spawn("t2");
+      h.send(d, { type: "heartbeat", activeTasks: ["t2"] });
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      h.send(d, { type: "heartbeat", activeTasks: [] });
+      expect(h.status("t2")).toBe("lost");
     });
 
     test("a fresh daemon's first heartbeat loses nothing", () => {
@@ -965,5 +992,44 @@ describe("Relay rate limit: slow down, never drop", () => {
     for (let i = 0; i < 50; i++) h.send(child, { type: "heartbeat", activeTasks: [] });
     expect(paused.size).toBe(0);
     expect(h.relay.stats.throttleEpisodes).toBe(0);
+  });
+});
+
+describe("held commands behind a write batch", () => {
+  test("a command whose send waited for a commit and was dropped goes back ahead of commands held after it", () => {
+    const batch = createWriteBatch(
+      { begin() {}, commit() {}, rollback() {} },
+      { clock: new ManualClock(), schedule: () => {} },
+    );
+    const h = harness(() => createMemoryStores(batch));
+    const connect = (): FakeConnection => {
+      const conn = h.open();
+      h.send(conn, h.authFrame("m1", 1));
+      batch.flush();
+      return conn;
+    };
+    const d = connect();
+    h.spawn("t1");
+    batch.flush();
+    expect(taskIdsIn(d)).toEqual(["t1"]);
+    // A command waits for the turn's commit (a spawn queued behind t1 wrote something); the
+    // daemon's socket closes first, so its send is dropped; meanwhile (the daemon away) a
+    // later command is held.
+    h.spawn("t2");
+    h.server(control("sendMessage", "t1", ',"n":1'));
+    d.close(1006, "");
+    h.server(control("interruptTask", "t1", ',"n":2'));
+    batch.flush();
+    const back = connect();
+    expect(
+      back
+        .frames()
+        .filter((f) => f.taskId === "t1")
+        .map((f) => [f.type, f.n]),
+    ).toEqual([
+      ["sendMessage", 1],
+      ["interruptTask", 2],
+    ]);
+    expect(h.stores.tasks.heldCommands("t1")).toEqual([]);
   });
 });
