@@ -31,7 +31,11 @@ test("a daemon that forgets a task and keeps heartbeating loses it after two hea
   await d.waitFor(isSpawn("forgotten"));
   expect(await relay.json("/tasks/queued")).toMatchObject({ status: "pending" });
 
-  // The daemon restarts its worker and forgets, without a taskComplete.
+  // It has listed the task once (omissions count from then: a heartbeat read sooner could
+  // have been written before the spawnTask reached it), then restarts its worker and
+  // forgets, without a taskComplete.
+  d.heartbeat();
+  await barrier(d);
   const forgotAt = d.received.length;
   d.forget("forgotten");
   const lost = await server.waitFor(
@@ -107,6 +111,9 @@ test("two heartbeats in a row without a task lose that task only; the one they l
   server.spawnTask("listed");
   server.spawnTask("dropped");
   await d.waitFor(isSpawn("dropped"));
+  // Both listed once: omissions count from here.
+  d.heartbeat(["listed", "dropped"]);
+  await barrier(d);
 
   d.heartbeat(["listed"]);
   await barrier(d);
