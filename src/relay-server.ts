@@ -145,6 +145,7 @@ export async function startRelayServer(
       daemonByteBurst: config.daemonByteBurst,
       maxFrameBytes: config.maxFrameBytes,
       maxUnauthenticated: config.maxUnauthenticated,
+      maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
       ...(config.advertiseCapacity === "auto"
         ? {
             onCapacityChange: (total: number) =>

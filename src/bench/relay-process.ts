@@ -76,6 +76,8 @@ export async function spawnRelay(opts: RelaySpawnOptions): Promise<RelayProcess>
     MAKIMA_RELAY_DAEMON_BURST: "100000000",
     // And its 2 MiB/s of bytes per daemon (1 GiB/s here).
     MAKIMA_RELAY_DAEMON_BYTE_RATE: "1073741824",
+    // Every load daemon connects from 127.0.0.1: one address, thousands of sockets at once.
+    MAKIMA_RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS: "1000000",
     // Relay settings in the bench's own environment reach the relay under test, e.g.
     // MAKIMA_RELAY_UPSTREAM_BATCH_WRITES=true bun run bench
     ...Object.fromEntries(

@@ -41,6 +41,7 @@ export interface Config {
   daemonByteRate: number;
   daemonByteBurst: number;
   maxUnauthenticated: number;
+  maxUnauthenticatedPerAddress: number;
   tlsCert: string | null;
   tlsKey: string | null;
   adminToken: string | null;
@@ -200,6 +201,7 @@ export function loadConfig(
       daemonByteBurst:
         v("MAKIMA_RELAY_DAEMON_BYTE_BURST") ?? 2 * v<number>("MAKIMA_RELAY_DAEMON_BYTE_RATE"),
       maxUnauthenticated: v("MAKIMA_RELAY_MAX_UNAUTHENTICATED"),
+      maxUnauthenticatedPerAddress: v("MAKIMA_RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS"),
       tlsCert: v("MAKIMA_RELAY_TLS_CERT") || null,
       tlsKey: v("MAKIMA_RELAY_TLS_KEY") || null,
       adminToken: v("MAKIMA_RELAY_ADMIN_TOKEN") || null,

@@ -182,6 +182,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "sockets awaiting authenticate at once; more get HTTP 503",
   },
   {
+    env: "MAKIMA_RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS",
+    kind: "count",
+    default: "32",
+    group: "Daemons",
+    help: "of them, from one source address (an IPv6 /64 counts as one); more get HTTP 503",
+  },
+  {
     env: "MAKIMA_RELAY_DB",
     kind: "string",
     default: "makima-relay.db",

@@ -7,7 +7,7 @@ import { encodeError } from "../protocol/encode.ts";
 import { CloseCode, HEARTBEAT_EXTRA_IDS } from "../protocol/messages.ts";
 import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
-import { DaemonAdmission } from "./daemon-admission.ts";
+import { DaemonAdmission, type Release } from "./daemon-admission.ts";
 import { type Daemon, DaemonRegistry } from "./daemon-registry.ts";
 import { DaemonThrottle } from "./daemon-throttle.ts";
 import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.ts";
@@ -32,6 +32,8 @@ export interface RelayOptions {
   /** The frame limit the daemon socket server applies; announced to child relays. */
   maxFrameBytes?: number;
   maxUnauthenticated: number;
+  /** Of them, from one source address; absent: no per-address limit. */
+  maxUnauthenticatedPerAddress?: number;
   /** Told the new sum of daemon capacities whenever it changes (for `auto` advertising). */
   onCapacityChange?: (total: number) => void;
   /** Constant-time check of a daemon's apiKey. */
@@ -129,15 +131,19 @@ export class Relay {
   }
 
   /**
-   * Why a new daemon socket is refused (the upgrade gets 503), or null when it
-   * is welcome: at the cap of sockets awaiting authenticate, or while commits
-   * fail (an admission could not be kept).
+   * Why a new daemon socket from `remoteAddress` is refused (the upgrade gets
+   * 503), or null when it is welcome: at a cap of sockets awaiting
+   * authenticate (its address's, then the global one), or while commits fail
+   * (an admission could not be kept).
    */
-  connectionRefusal(): string | null {
+  connectionRefusal(remoteAddress?: string): string | null {
     if (this.storageFailing) return "the relay cannot write to its database; retry later";
-    if (this.registry.unauthenticatedCount >= this.opts.maxUnauthenticated)
-      return "too many connections awaiting authentication; retry later";
-    return null;
+    return this.admission.refusal(remoteAddress);
+  }
+
+  /** An operator releases a machineId's binding to its key (DELETE /daemons/:machineId). */
+  releaseBinding(machineId: string, disconnect: boolean): Release {
+    return this.admission.release(machineId, disconnect);
   }
 
   /**

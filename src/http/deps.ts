@@ -5,6 +5,7 @@
  * no route needs a socket, a database or a timer.
  */
 import type { Clock } from "../core/clock.ts";
+import type { Release } from "../core/daemon-admission.ts";
 import type { Daemon } from "../core/daemon-registry.ts";
 import type {
   ConnectionLogEntry,
@@ -108,6 +109,11 @@ export interface HttpDeps {
   /** Newest first. */
   listLogs(limit: number): ConnectionLogEntry[];
   reconnect(): { success: boolean; message: string };
+  /**
+   * Releases a machineId's binding to its key (DELETE /daemons/:machineId);
+   * with `disconnect`, its connected daemon is closed too (4401).
+   */
+  releaseBinding(machineId: string, disconnect: boolean): Release;
   /** Why the relay cannot take work now; empty when it can (GET /ready). */
   notReadyBecause(): string[];
   /** Called for every 500 (a bug or a failing store); the client only sees "Internal error". */
@@ -140,6 +146,7 @@ export interface HttpSources {
     tasks: Pick<TaskBook, "active" | "queued">;
     stats: Pick<RelayStats, "lostTasks">;
     readiness(): string[];
+    releaseBinding(machineId: string, disconnect: boolean): Release;
   };
   link: Pick<
     UpstreamLink,
@@ -231,6 +238,7 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
       })),
     listLogs: (limit) => stores.connectionLog.list(limit),
     reconnect: () => link.reconnectNow(),
+    releaseBinding: (machineId, disconnect) => relay.releaseBinding(machineId, disconnect),
     ...(src.reportError ? { reportError: src.reportError } : {}),
     ...(src.metrics ? { metrics: src.metrics } : {}),
   };

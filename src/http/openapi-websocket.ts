@@ -12,13 +12,14 @@ const closeCodes = [
   [CloseCode.tooBig, "frame larger than MAKIMA_RELAY_MAX_FRAME_BYTES (no error frame)"],
   [CloseCode.unauthenticated, "not authenticated: bad key, wrong first frame or auth timeout"],
   [CloseCode.silent, "the daemon was silent longer than the liveness timeout"],
-  [CloseCode.replaced, "replaced by a newer connection with the same machineId"],
+  [CloseCode.replaced, "replaced by a newer connection with the same machineId and key"],
 ] as const;
 
 const errorCodes: Record<(typeof ERROR_CODES)[number], string> = {
   badMessage:
     "not JSON, not an object, no string `type`, a field of the wrong type or over its size limit (a status over 256 characters, a `taskComplete` error over 65,536, a heartbeat listing far more ids than the daemon's capacity), a server command sent by a daemon, a binary frame, or a second `authenticate`",
-  unauthorized: "wrong API key, or no `authenticate` within the auth timeout (then close 4401)",
+  unauthorized:
+    "wrong API key, a machineId bound to another key, or no `authenticate` within the auth timeout (then close 4401)",
   notYourTask: "the `taskId` is not dispatched to this daemon; the frame is not forwarded",
   rateLimited:
     "reserved: the protocol allows it as an informational notice only; the relay sends none (a daemon over its frame or byte rate is read more slowly, nothing is dropped)",
@@ -105,7 +106,7 @@ const WS_FRAMES = {
         "A key the relay accepts (its own upstream key or a daemon key); compared in constant time",
       ),
       machineId: str(
-        "Stable id of the machine; a second connection with the same id replaces the first (close 4409) and takes over its tasks",
+        "Stable id of the machine, bound to the key it first authenticated with: a second connection with the same id and key replaces the first (close 4409) and takes over its tasks; one with another key is refused (unauthorized, close 4401)",
         { minLength: 1, maxLength: 256 },
       ),
       hostname: str("Shown in /daemons and the logs", { maxLength: 256 }),

@@ -71,7 +71,7 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
         if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
           return json(426, { error: "WebSocket upgrade required at /ws/daemon" });
         }
-        const refusal = relay.connectionRefusal();
+        const refusal = relay.connectionRefusal(remoteAddress);
         if (refusal !== null) return json(503, { error: refusal });
         if (server.upgrade(req, { data: { id: opts.newId(), remoteAddress } })) return undefined;
         return json(400, { error: "WebSocket upgrade failed" });

@@ -33,7 +33,16 @@ function sources(over: Partial<HttpSources> = {}) {
   const storage: { status: StorageStatus } = { status: { ok: true } };
   let reconnects = 0;
   const src: HttpSources = {
-    relay: { registry, tasks: { active: 4, queued: 2 }, stats, readiness: () => notReady.slice() },
+    relay: {
+      registry,
+      tasks: { active: 4, queued: 2 },
+      stats,
+      readiness: () => notReady.slice(),
+      releaseBinding: (machineId, disconnect) =>
+        machineId === "m-1"
+          ? { ok: true, disconnected: disconnect }
+          : { ok: false, error: "no binding" },
+    },
     link: {
       state: { kind: "open", daemonId: "up-1", since: T0 },
       authenticated: true,

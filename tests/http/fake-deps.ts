@@ -39,6 +39,9 @@ export interface FakeState {
   logLimits: number[];
   reconnects: number;
   notReady: string[];
+  /** machineIds bound to a key; DELETE /daemons/:machineId removes them. */
+  bindings: string[];
+  releases: Array<{ machineId: string; disconnect: boolean }>;
 }
 
 export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state: FakeState } {
@@ -70,6 +73,8 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
     logLimits: [],
     reconnects: 0,
     notReady: [],
+    bindings: [],
+    releases: [],
     ...over,
   };
   const deps: HttpDeps = {
@@ -95,6 +100,13 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
     reconnect: () => {
       state.reconnects += 1;
       return { success: true, message: "Reconnection initiated" };
+    },
+    releaseBinding: (machineId, disconnect) => {
+      state.releases.push({ machineId, disconnect });
+      if (!state.bindings.includes(machineId)) return { ok: false, error: "no binding" };
+      state.bindings = state.bindings.filter((m) => m !== machineId);
+      const connected = state.daemons.some((d) => d.machineId === machineId);
+      return { ok: true, disconnected: disconnect && connected };
     },
   };
   return { deps, state };

@@ -70,6 +70,7 @@ describe("loadConfig defaults", () => {
       daemonByteRate: 2_097_152,
       daemonByteBurst: 4_194_304,
       maxUnauthenticated: 256,
+      maxUnauthenticatedPerAddress: 32,
       adminToken: null,
     };
     expect(r.config).toMatchObject(expected);
