@@ -36,6 +36,12 @@ export interface Attempt {
    * `relaxed` after a crash: only what was committed survived, so a prefix.
    */
   afterSpawn: { cmds: number[]; relaxed: boolean } | null;
+  /**
+   * Back to pending after a crash that undid an uncommitted dispatch: the
+   * commands held for it are what the database kept, which this model does
+   * not track, so the next spawn's commands are checked as a prefix only.
+   */
+  heldUncertain: boolean;
 }
 
 export const ACTIVE: ReadonlySet<Phase | null> = new Set<Phase | null>(["pending", "dispatched"]);
@@ -73,6 +79,7 @@ export class RelayModel {
       deliveries: 0,
       heldWhilePending: [],
       afterSpawn: null,
+      heldUncertain: false,
     };
     this.attempts.set(spawnId, attempt);
     const list = this.byTask.get(taskId) ?? [];
@@ -161,6 +168,7 @@ export class RelayModel {
     this.epoch += 1;
     this.live.clear();
     for (const [taskId, attempt] of this.durable) {
+      if (attempt.durable === "pending" && attempt.live !== "pending") attempt.heldUncertain = true;
       attempt.live = attempt.durable;
       attempt.liveMachine = attempt.durableMachine;
       this.live.set(taskId, attempt);

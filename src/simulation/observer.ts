@@ -60,9 +60,12 @@ export class Observer {
       dispatchPicksLeastLoaded(relay, machineId, this.w.fail);
       attempt.afterSpawn = {
         cmds: attempt.heldWhilePending.map((c) => c.cmdId),
-        relaxed: attempt.heldWhilePending.some((c) => c.epoch < this.w.model.epoch),
+        relaxed:
+          attempt.heldUncertain ||
+          attempt.heldWhilePending.some((c) => c.epoch < this.w.model.epoch),
       };
       attempt.heldWhilePending = [];
+      attempt.heldUncertain = false;
       this.dispatchedNow.add(attempt.taskId);
       // A new attempt of a task this connection had before: its count starts when this spawn arrives.
       const connId = relay.registry.byMachineId(machineId)?.conn.id;
