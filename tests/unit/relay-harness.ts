@@ -8,15 +8,27 @@
 import { expect } from "bun:test";
 import { createKeyCheck } from "../../src/core/key-check.ts";
 import { ManualClock } from "../../src/core/manual-clock.ts";
+import type { Stores } from "../../src/core/ports.ts";
 import { Relay, type RelayOptions } from "../../src/core/relay.ts";
-import { createMemoryStores, FakeConnection, FakeLog, type Json } from "./fakes.ts";
+import {
+  createMemoryStores,
+  FakeConnection,
+  FakeLog,
+  type Json,
+  type MemoryStores,
+} from "./fakes.ts";
 
+/** The relay's own upstream key and an extra daemon key: both are accepted from daemons. */
+export const RELAY_KEY = "relay-key";
 export const DAEMON_KEY = "daemon-key";
 export const DAEMON_TIMEOUT = 90_000;
 
-export function relayHarness(over: Partial<RelayOptions> = {}) {
+export function relayHarness<S extends Stores = MemoryStores>(
+  over: Partial<RelayOptions> = {},
+  makeStores: () => S = createMemoryStores as unknown as () => S,
+) {
   const clock = new ManualClock();
-  const stores = createMemoryStores();
+  const stores = makeStores();
   const log = new FakeLog();
   const forwarded: { text: string; critical: boolean }[] = [];
   const paused = new Set<string>();
@@ -31,7 +43,7 @@ export function relayHarness(over: Partial<RelayOptions> = {}) {
       daemonRate: 1000,
       daemonBurst: 2000,
       maxUnauthenticated: 256,
-      acceptKey: createKeyCheck([DAEMON_KEY]),
+      acceptKey: createKeyCheck([RELAY_KEY, DAEMON_KEY]),
       newId: () => `d${++ids}`,
       ...over,
     },

@@ -1,23 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { createKeyCheck } from "../../src/core/key-check.ts";
 import { ManualClock } from "../../src/core/manual-clock.ts";
 import type { Stores } from "../../src/core/ports.ts";
-import { Relay, type RelayOptions } from "../../src/core/relay.ts";
+import type { RelayOptions } from "../../src/core/relay.ts";
 import { RECONCILE_SETTLE_MS } from "../../src/core/task-book.ts";
 import { createStores, openDatabase } from "../../src/store/database.ts";
 import { createWriteBatch } from "../../src/store/write-batch.ts";
-import { createMemoryStores, FakeConnection, FakeLog, type Json } from "./fakes.ts";
+import { createMemoryStores, type FakeConnection, type Json } from "./fakes.ts";
+import { DAEMON_KEY, DAEMON_TIMEOUT, RELAY_KEY, relayHarness } from "./relay-harness.ts";
 
-const RELAY_KEY = "relay-key";
-const DAEMON_KEY = "daemon-key";
+/** The harness's auth timeout and grace period (the Relay's defaults in relay-harness.ts). */
 const AUTH_TIMEOUT = 10_000;
-const DAEMON_TIMEOUT = 90_000;
 const GRACE = 60_000;
-
-interface Forwarded {
-  text: string;
-  critical: boolean;
-}
 
 /** Both store implementations must give the relay the same behaviour. */
 const storeKinds: [string, () => Stores][] = [
@@ -31,81 +24,18 @@ const storeKinds: [string, () => Stores][] = [
   ],
 ];
 
+/** The shared relay harness (relay-harness.ts) over either store kind, plus server-side helpers. */
 function harness(makeStores: () => Stores, over: Partial<RelayOptions> = {}) {
-  const clock = new ManualClock();
-  const stores = makeStores();
-  const log = new FakeLog();
-  const forwarded: Forwarded[] = [];
-  let ids = 0;
-  let conns = 0;
-  const relay = new Relay(
-    {
-      authTimeoutMs: AUTH_TIMEOUT,
-      daemonTimeoutMs: DAEMON_TIMEOUT,
-      graceMs: GRACE,
-      historyKeep: 1000,
-      daemonRate: 1000,
-      daemonBurst: 2000,
-      maxUnauthenticated: 256,
-      acceptKey: createKeyCheck([RELAY_KEY, DAEMON_KEY]),
-      newId: () => `d${++ids}`,
-      ...over,
-    },
-    stores,
-    { forward: (text, critical) => forwarded.push({ text, critical }) },
-    clock,
-    log,
-  );
-
-  /** A new socket; like Bun, its close() runs the relay's close handler synchronously. */
-  const open = (): FakeConnection => {
-    const conn = new FakeConnection(`c${++conns}`);
-    conn.onClose = (code, reason) => relay.daemonClosed(conn, code, reason);
-    relay.daemonOpened(conn);
-    return conn;
-  };
-  const send = (conn: FakeConnection, frame: Json | string): void =>
-    relay.daemonMessage(conn, typeof frame === "string" ? frame : JSON.stringify(frame));
-  const authFrame = (machineId: string, capacity: number, extra: Json = {}): Json => ({
-    type: "authenticate",
-    apiKey: DAEMON_KEY,
-    machineId,
-    hostname: `host-${machineId}`,
-    maxConcurrentTasks: capacity,
-    ...extra,
-  });
-  /** Opens and authenticates a daemon; returns its socket minus the `authenticated` frame. */
-  const daemon = (machineId: string, capacity: number, extra: Json = {}): FakeConnection => {
-    const conn = open();
-    send(conn, authFrame(machineId, capacity, extra));
-    expect(conn.frames()[0]?.type).toBe("authenticated");
-    conn.sent.shift();
-    return conn;
-  };
+  const h = relayHarness(over, makeStores);
   const server = (frame: Json | string): void =>
-    relay.serverFrame(typeof frame === "string" ? frame : JSON.stringify(frame));
+    h.relay.serverFrame(typeof frame === "string" ? frame : JSON.stringify(frame));
   const spawn = (taskId: string): string => {
     const text = spawnText(taskId);
     server(text);
     return text;
   };
-  const status = (taskId: string) => stores.tasks.get(taskId)?.status;
-  const upstreamTypes = () => forwarded.map((f) => (JSON.parse(f.text) as Json).type);
-  return {
-    clock,
-    stores,
-    log,
-    forwarded,
-    relay,
-    open,
-    send,
-    authFrame,
-    daemon,
-    server,
-    spawn,
-    status,
-    upstreamTypes,
-  };
+  const upstreamTypes = () => h.forwarded.map((f) => (JSON.parse(f.text) as Json).type);
+  return { ...h, server, spawn, upstreamTypes };
 }
 
 /** Odd spacing, number formats and unknown fields: any re-encoding would show. */
