@@ -29,6 +29,11 @@ export const TASK_STATUSES = [
   "lost",
 ] as const satisfies readonly TaskStatus[];
 
+/** A count per status, all zero (what countByStatus starts from). */
+export function zeroCountsByStatus(): Record<TaskStatus, number> {
+  return Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+}
+
 /** A task row. Times are integer milliseconds since the epoch. */
 export interface TaskRecord {
   taskId: string;

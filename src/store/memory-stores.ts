@@ -20,6 +20,7 @@ import {
   type TaskStatus,
   type TaskStore,
   type TaskSummary,
+  zeroCountsByStatus,
 } from "../core/ports.ts";
 import {
   boundNullable,
@@ -132,14 +133,7 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   countByStatus(): Record<TaskStatus, number> {
-    const counts: Record<TaskStatus, number> = {
-      pending: 0,
-      dispatched: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-      lost: 0,
-    };
+    const counts = zeroCountsByStatus();
     for (const r of this.rows.values()) counts[r.status] += 1;
     return counts;
   }

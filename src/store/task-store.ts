@@ -16,7 +16,12 @@ import {
   notInArray,
   sql,
 } from "drizzle-orm";
-import { ACTIVE_STATUSES, type TaskQuery, type TaskStatus, type TaskStore } from "../core/ports.ts";
+import {
+  ACTIVE_STATUSES,
+  type TaskQuery,
+  type TaskStore,
+  zeroCountsByStatus,
+} from "../core/ports.ts";
 import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-bound.ts";
 import type { RelayDb } from "./database.ts";
 import { heldCommands, meta, tasks } from "./schema.ts";
@@ -264,14 +269,7 @@ export function createTaskStore(
       }),
 
     countByStatus: () => {
-      const counts: Record<TaskStatus, number> = {
-        pending: 0,
-        dispatched: 0,
-        completed: 0,
-        failed: 0,
-        cancelled: 0,
-        lost: 0,
-      };
+      const counts = zeroCountsByStatus();
       for (const { status, n } of groupStmt.all()) counts[status] = n;
       return counts;
     },
