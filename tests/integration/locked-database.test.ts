@@ -7,10 +7,9 @@
  */
 import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
-import { connectSimDaemon, startSimServer } from "../../src/sim/index.ts";
 import { isSpawn } from "../helpers/frames.ts";
+import { startLinked } from "../helpers/linked.ts";
 import { metric, pollUntil, ready } from "../helpers/probes.ts";
-import { startTestRelay, TEST_KEY } from "../helpers/relay.ts";
 
 interface StorageView {
   ok: boolean;
@@ -19,16 +18,8 @@ interface StorageView {
 }
 
 test("a database locked by another connection holds back the spawnTask until the lock is released; nothing is lost", async () => {
-  await using server = startSimServer();
-  await using relay = await startTestRelay({ env: { MAKIMA_SERVER_URL: server.url } });
-  await server.waitForConnection();
-  await using d = await connectSimDaemon({
-    url: relay.daemonUrl,
-    apiKey: TEST_KEY,
-    machineId: "worker",
-    maxConcurrentTasks: 3,
-  });
-  await d.authenticated;
+  await using stage = await startLinked({ machineId: "worker", maxConcurrentTasks: 3 });
+  const { server, relay, d } = stage;
   server.spawnTask("before");
   await d.waitFor(isSpawn("before"));
 

@@ -10,6 +10,7 @@
 import { expect, test } from "bun:test";
 import { connectSimDaemon, startSimServer } from "../../src/sim/index.ts";
 import { barrier, isSpawn } from "../helpers/frames.ts";
+import { startLinked } from "../helpers/linked.ts";
 import { metric, quietFor, ready } from "../helpers/probes.ts";
 import { startTestRelay, TEST_KEY } from "../helpers/relay.ts";
 
@@ -85,16 +86,8 @@ test("task results past the outbox limit pause the daemon; nothing is dropped; t
 }, 15_000);
 
 test("an over-size error or status is refused with badMessage naming the field; the task is not ended", async () => {
-  await using server = startSimServer();
-  await using relay = await startTestRelay({ env: { MAKIMA_SERVER_URL: server.url } });
-  await server.waitForConnection();
-  await using d = await connectSimDaemon({
-    url: relay.daemonUrl,
-    apiKey: TEST_KEY,
-    machineId: "verbose",
-    maxConcurrentTasks: 1,
-  });
-  await d.authenticated;
+  await using stage = await startLinked({ machineId: "verbose", maxConcurrentTasks: 1 });
+  const { server, relay, d } = stage;
   server.spawnTask("t1");
   await d.waitFor(isSpawn("t1"));
   d.complete("t1", false, "e".repeat(70_000));

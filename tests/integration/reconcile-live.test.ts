@@ -6,26 +6,21 @@
  * alone changes nothing, and listing the task again starts the count over.
  */
 import { expect, test } from "bun:test";
-import { connectSimDaemon, type SimServer, startSimServer } from "../../src/sim/index.ts";
+import type { SimServer } from "../../src/sim/index.ts";
 import { barrier, isSpawn } from "../helpers/frames.ts";
-import { startTestRelay, TEST_KEY } from "../helpers/relay.ts";
+import { startLinked } from "../helpers/linked.ts";
 
 const completions = (server: SimServer, taskId: string) =>
   server.framesOfType("taskComplete").filter((f) => f.msg.taskId === taskId);
 
 test("a daemon that forgets a task and keeps heartbeating loses it after two heartbeats; its slot is reused", async () => {
-  await using server = startSimServer();
-  await using relay = await startTestRelay({ env: { MAKIMA_SERVER_URL: server.url } });
-  await server.waitForConnection();
   // Heartbeats every 50 ms list what the daemon holds, as a real daemon's do.
-  await using d = await connectSimDaemon({
-    url: relay.daemonUrl,
-    apiKey: TEST_KEY,
+  await using stage = await startLinked({
     machineId: "amnesiac",
     maxConcurrentTasks: 1,
     heartbeatMs: 50,
   });
-  await d.authenticated;
+  const { server, relay, d } = stage;
   server.spawnTask("forgotten");
   server.spawnTask("queued");
   await d.waitFor(isSpawn("forgotten"));
@@ -69,16 +64,8 @@ test("a daemon that forgets a task and keeps heartbeating loses it after two hea
 });
 
 test("two heartbeats are needed: one omission, then the task listed again, keeps it", async () => {
-  await using server = startSimServer();
-  await using relay = await startTestRelay({ env: { MAKIMA_SERVER_URL: server.url } });
-  await server.waitForConnection();
-  await using d = await connectSimDaemon({
-    url: relay.daemonUrl,
-    apiKey: TEST_KEY,
-    machineId: "steady",
-    maxConcurrentTasks: 1,
-  });
-  await d.authenticated;
+  await using stage = await startLinked({ machineId: "steady", maxConcurrentTasks: 1 });
+  const { server, relay, d } = stage;
   server.spawnTask("kept");
   await d.waitFor(isSpawn("kept"));
 
@@ -98,16 +85,8 @@ test("two heartbeats are needed: one omission, then the task listed again, keeps
 });
 
 test("two heartbeats in a row without a task lose that task only; the one they list stays", async () => {
-  await using server = startSimServer();
-  await using relay = await startTestRelay({ env: { MAKIMA_SERVER_URL: server.url } });
-  await server.waitForConnection();
-  await using d = await connectSimDaemon({
-    url: relay.daemonUrl,
-    apiKey: TEST_KEY,
-    machineId: "manual",
-    maxConcurrentTasks: 2,
-  });
-  await d.authenticated;
+  await using stage = await startLinked({ machineId: "manual", maxConcurrentTasks: 2 });
+  const { server, relay, d } = stage;
   server.spawnTask("listed");
   server.spawnTask("dropped");
   await d.waitFor(isSpawn("dropped"));
