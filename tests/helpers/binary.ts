@@ -9,9 +9,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY_PATH } from "../../src/bench/build-binary.ts";
+import { BINARY_PATH } from "../../scripts/build-binary.ts";
 
-export { BINARY_PATH, ensureBinary, REPO_ROOT } from "../../src/bench/build-binary.ts";
+export { BINARY_PATH, ensureBinary, REPO_ROOT } from "../../scripts/build-binary.ts";
 
 const KILL_GRACE_MS = 5_000;
 

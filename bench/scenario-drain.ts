@@ -5,7 +5,7 @@
  * mode has no outbox: its figure is the same frames sent by the daemons
  * straight to the server, i.e. what the link itself carries.
  */
-import type { SimServer } from "../sim/index.ts";
+import type { SimServer } from "../src/sim/index.ts";
 import { LoadProcess } from "./load-client.ts";
 import { Meters } from "./meters.ts";
 import { OutputCollector } from "./output-collector.ts";

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * `bun run src/bench/store-costs.ts`: what each SQLite write on the relay's
+ * `bun run bench/store-costs.ts`: what each SQLite write on the relay's
  * hot paths costs, measured in-process against the repository's own stores
  * (src/store) on a file in the temp directory, WAL as the relay opens it.
  * It isolates the storage share of the dispatch and drain figures of
@@ -10,10 +10,10 @@
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { systemClock } from "../core/clock.ts";
-import type { Stores } from "../core/ports.ts";
-import { createStores, openDatabase } from "../store/database.ts";
-import { createWriteBatch, sqliteTransactions, type WriteBatch } from "../store/write-batch.ts";
+import { systemClock } from "../src/core/clock.ts";
+import type { Stores } from "../src/core/ports.ts";
+import { createStores, openDatabase } from "../src/store/database.ts";
+import { createWriteBatch, sqliteTransactions, type WriteBatch } from "../src/store/write-batch.ts";
 import { clockTicks, cpuTimeMs } from "./proc.ts";
 
 const TASKS = 5_000;

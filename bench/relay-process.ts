@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureBinary } from "./build-binary.ts";
+import { ensureBinary } from "../scripts/build-binary.ts";
 import { cpuTimeMs, type Memory, memoryOf, trackChild } from "./proc.ts";
 
 const HEALTH_POLL_MS = 2;

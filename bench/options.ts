@@ -1,7 +1,7 @@
 /** `bun run bench` flags: full-size defaults, `--quick` for the CI smoke run. */
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "./build-binary.ts";
+import { REPO_ROOT } from "../scripts/build-binary.ts";
 import { type BenchOptions, SCENARIOS, type ScenarioName } from "./types.ts";
 
 type Sizes = Omit<BenchOptions, "quick" | "only" | "out" | "cpuProfDir" | "relayBinary">;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * `bun run src/bench/profile-top.ts <file.cpuprofile> [rows]`: the functions
+ * `bun run bench/profile-top.ts <file.cpuprofile> [rows]`: the functions
  * a `--cpu-prof` profile (e.g. from `bun run bench --cpu-prof DIR`) caught
  * most often, by sample count, self and inclusive. Counting samples instead
  * of summing their time deltas keeps one long gap (an idle relay, or a
@@ -33,7 +33,7 @@ function label(node: ProfileNode): string {
 function main(argv: string[]): number {
   const [file, rowsArg] = argv;
   if (!file) {
-    console.error("usage: bun run src/bench/profile-top.ts <file.cpuprofile> [rows]");
+    console.error("usage: bun run bench/profile-top.ts <file.cpuprofile> [rows]");
     return 2;
   }
   const rows = Number(rowsArg ?? 25);

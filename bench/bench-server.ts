@@ -4,7 +4,7 @@
  * emptied on a timer so a long run stays flat in memory. It lives in the
  * bench main process; see BENCHMARKS.md "Processes" for why.
  */
-import { type SimConnection, type SimServer, startSimServer } from "../sim/index.ts";
+import { type SimConnection, type SimServer, startSimServer } from "../src/sim/index.ts";
 
 const CLEAR_EVERY_MS = 200;
 const POLL_MS = 20;

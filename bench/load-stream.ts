@@ -3,7 +3,7 @@
  * its frames on its one task, either as fast as its socket drains ("blast")
  * or on a schedule ("paced"). Both stop at the deadline whatever happens.
  */
-import { nowMs } from "../sim/wait.ts";
+import { nowMs } from "../src/sim/wait.ts";
 import { type FrameBuilder, outputFrames } from "./frames.ts";
 import type { LoadDaemon } from "./load-daemon.ts";
 import type { StreamCommand, StreamResult } from "./load-protocol.ts";

@@ -1,11 +1,11 @@
 #!/usr/bin/env bun
-import { BINARY_PATH, ensureBinary, REPO_ROOT } from "./build-binary.ts";
+import { BINARY_PATH, ensureBinary, REPO_ROOT } from "../scripts/build-binary.ts";
 /**
  * `bun run bench`: the relay's performance against direct mode.
  *
  * Processes (see BENCHMARKS.md): this one runs the sim server and does the
  * bookkeeping; the relay is the compiled binary in its own process; daemons
- * live in load processes (src/bench/load.ts) driven over stdin/stdout.
+ * live in load processes (bench/load.ts) driven over stdin/stdout.
  * Each scenario runs direct (daemons → sim server) and through the relay,
  * and the figures come out as a Markdown table on stdout plus JSON and
  * Markdown files.

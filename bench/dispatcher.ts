@@ -6,7 +6,7 @@
  * spawn on the relay's link. Latency is spawn written → taskComplete
  * received, both read on the server's clock.
  */
-import { nowMs } from "../sim/wait.ts";
+import { nowMs } from "../src/sim/wait.ts";
 import type { BenchServer } from "./bench-server.ts";
 import { type LatencySummary, Samples } from "./stats.ts";
 

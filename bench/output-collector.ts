@@ -3,7 +3,7 @@
  * arrivals, bytes, one-way latency (server arrival − `sentAt` in the frame),
  * and frames that arrived out of order or twice for their task.
  */
-import type { ServerFrame, SimServer } from "../sim/index.ts";
+import type { ServerFrame, SimServer } from "../src/sim/index.ts";
 import { outputStamp } from "./frames.ts";
 import { Samples } from "./stats.ts";
 

@@ -4,7 +4,7 @@
  * long run or 10,000 connections cannot afford), and at most one JSON.parse
  * per received frame. It speaks the same protocol as src/sim/daemon.ts.
  */
-import { daemonUrl } from "../sim/daemon.ts";
+import { daemonUrl } from "../src/sim/daemon.ts";
 
 export interface LoadDaemonOptions {
   url: string;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * `bun run src/bench/send-costs.ts`: the sending side of recommendation 1 in
+ * `bun run bench/send-costs.ts`: the sending side of recommendation 1 in
  * BENCHMARKS.md. It writes the same 256-byte taskOutput frames to a WebSocket
  * server in another process two ways: Bun's client `WebSocket`, one `send`
  * per frame (what the relay's upstream link does; one `sendto` each), and a

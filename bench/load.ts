@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * A load-generator process (spawned by src/bench/main.ts): it holds daemon
+ * A load-generator process (spawned by bench/main.ts): it holds daemon
  * connections to the relay or straight to the sim server, and does what the
  * bench tells it on stdin (see load-protocol.ts). Running the load in its
  * own process keeps its CPU apart from the server's and the relay's, so each

@@ -1,16 +1,15 @@
 /**
  * Builds dist/makima-relay when it is missing or older than its sources, for
- * the benchmark and the tests that run the compiled binary. Files under
- * src/bench are not part of the binary, so changing them rebuilds nothing.
+ * the benchmark and the tests that run the compiled binary. Only src/ and
+ * drizzle/ go into the binary, so changing bench/ or tests/ rebuilds nothing.
  */
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
-export const REPO_ROOT = resolve(import.meta.dir, "../..");
+export const REPO_ROOT = resolve(import.meta.dir, "..");
 export const BINARY_PATH = join(REPO_ROOT, "dist", "makima-relay");
 /** A binary older than any file under these directories is rebuilt. */
 const SOURCE_DIRS = ["src", "drizzle"] as const;
-const NOT_IN_BINARY = join(REPO_ROOT, "src", "bench");
 const LOCK_DIR = join(REPO_ROOT, "dist", ".build.lock");
 const LOCK_TIMEOUT_MS = 180_000;
 
@@ -62,7 +61,7 @@ async function newestMtimeMs(dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   let newest = 0;
   for (const entry of entries) {
-    if (!entry.isFile() || entry.parentPath.startsWith(NOT_IN_BINARY)) continue;
+    if (!entry.isFile()) continue;
     const { mtimeMs } = await stat(join(entry.parentPath, entry.name));
     newest = Math.max(newest, mtimeMs);
   }
