@@ -5,12 +5,12 @@
  * Elysia, and which alone knows the peer address the access guard needs.
  */
 import { Elysia } from "elysia";
-import { dashboardRoutes } from "../dashboard/routes.ts";
 import { accessGuard, type HttpSecurity } from "./access.ts";
 import { adminRoutes } from "./admin.ts";
 import { ELYSIA_CONFIG } from "./config.ts";
 import { cors } from "./cors.ts";
 import { daemonRoutes } from "./daemons.ts";
+import { dashboardRoutes } from "./dashboard/routes.ts";
 import type { HttpDeps } from "./deps.ts";
 import { errorHandling } from "./errors.ts";
 import { logRoutes } from "./logs.ts";

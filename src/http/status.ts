@@ -7,6 +7,7 @@ import { Elysia, t } from "elysia";
 import { ELYSIA_CONFIG } from "./config.ts";
 import type { HttpDeps } from "./deps.ts";
 import { Int, IsoTime, isoOrNull, OneOf } from "./models.ts";
+import { statusOf } from "./overall-status.ts";
 
 export const StatusBody = t.Object({
   status: OneOf(["ok", "degraded", "disconnected"], {
@@ -96,14 +97,6 @@ export const ReadyBody = t.Object({
   ready: t.Boolean(),
   reasons: t.Array(t.String(), { description: "Why the relay cannot take work now" }),
 });
-
-export function statusOf(
-  authenticated: boolean,
-  daemons: number,
-): "ok" | "degraded" | "disconnected" {
-  if (!authenticated) return "disconnected";
-  return daemons > 0 ? "ok" : "degraded";
-}
 
 function statusBody(deps: HttpDeps) {
   const up = deps.upstream();

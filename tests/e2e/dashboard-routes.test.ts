@@ -4,9 +4,9 @@
  * comments), and the ?token= hand-over to the app's access guard.
  */
 import { describe, expect, test } from "bun:test";
-import { SnapshotFeed, type SnapshotFeedOptions } from "../../src/dashboard/events.ts";
-import { DASHBOARD_HTML, queryTokenAsBearer } from "../../src/dashboard/routes.ts";
-import { buildSnapshot } from "../../src/dashboard/snapshot.ts";
+import { SnapshotFeed, type SnapshotFeedOptions } from "../../src/http/dashboard/events.ts";
+import { DASHBOARD_HTML, queryTokenAsBearer } from "../../src/http/dashboard/routes.ts";
+import { buildSnapshot } from "../../src/http/dashboard/snapshot.ts";
 import { fakeDeps, request, T0, task, testApp } from "../http/fake-deps.ts";
 
 /** Reads the stream until `until` matches the text so far (or the time is up). */

@@ -7,15 +7,15 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Elysia } from "elysia";
-import { SnapshotFeed } from "../../src/dashboard/events.ts";
-import { dashboardRoutes, MAX_EVENT_STREAMS } from "../../src/dashboard/routes.ts";
+import { SnapshotFeed } from "../../src/http/dashboard/events.ts";
+import { dashboardRoutes, MAX_EVENT_STREAMS } from "../../src/http/dashboard/routes.ts";
 import {
   buildSnapshot,
   type DashboardSnapshot,
   LISTED_DAEMONS,
   RECENT_TASKS,
   SNAPSHOT_MAX_BYTES,
-} from "../../src/dashboard/snapshot.ts";
+} from "../../src/http/dashboard/snapshot.ts";
 import type { DaemonView, HttpDeps } from "../../src/http/deps.ts";
 import { fakeDeps, request, T0, task } from "./fake-deps.ts";
 

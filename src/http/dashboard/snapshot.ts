@@ -4,9 +4,9 @@
  * so nothing in it may change by itself (no "now", no uptime): the page
  * derives ages and running durations from `serverTime`, sent beside it.
  */
-import { boundNullable, boundText } from "../core/text-bound.ts";
-import type { ConnectionLogEntry, HttpDeps, TaskStatus } from "../http/deps.ts";
-import { statusOf } from "../http/status.ts";
+import { boundNullable, boundText } from "../../core/text-bound.ts";
+import type { ConnectionLogEntry, HttpDeps, TaskStatus } from "../deps.ts";
+import { statusOf } from "../overall-status.ts";
 
 export const RECENT_TASKS = 25;
 export const RECENT_LOGS = 15;

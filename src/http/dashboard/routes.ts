@@ -5,8 +5,8 @@
  * when the stream cannot be used.
  */
 import { Elysia } from "elysia";
-import { ELYSIA_CONFIG } from "../http/config.ts";
-import type { HttpDeps } from "../http/deps.ts";
+import { ELYSIA_CONFIG } from "../config.ts";
+import type { HttpDeps } from "../deps.ts";
 // Bun's text loader gives the file's contents; bun-types declares *.html as an
 // HTMLBundle (for Bun.serve routes), hence the cast below.
 import page from "./dashboard.html" with { type: "text" };
