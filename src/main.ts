@@ -8,10 +8,10 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { runDemoCommand } from "./cli/demo.ts";
+import { helpText } from "./cli/help.ts";
 import { firstShutdownSignal, stopWithin } from "./cli/signals.ts";
 import { parseStatusArgs, runStatus } from "./cli/status.ts";
 import { type Config, loadConfig } from "./config/config.ts";
-import { helpText } from "./config/help.ts";
 import { startRelayServer } from "./relay-server.ts";
 import { VERSION } from "./version.ts";
 

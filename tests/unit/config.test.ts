@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { helpText } from "../../src/cli/help.ts";
 import { type Config, loadConfig, upstreamProblem } from "../../src/config/config.ts";
-import { helpText } from "../../src/config/help.ts";
 import { flagName, OPTIONS } from "../../src/config/options.ts";
 
 const files: Record<string, string> = {

@@ -1,5 +1,5 @@
-import { DEMO_USAGE } from "../cli/demo-args.ts";
-import { flagName, OPTIONS } from "./options.ts";
+import { flagName, OPTIONS } from "../config/options.ts";
+import { DEMO_USAGE } from "./demo-args.ts";
 
 /** --help text: commands, then every option grouped, with its default. Never a secret's value. */
 export function helpText(version: string): string {
