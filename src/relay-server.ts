@@ -8,17 +8,18 @@ import type { Server } from "bun";
 import { type Config, upstreamProblem } from "./config/config.ts";
 import { type Clock, type Jitter, systemClock } from "./core/clock.ts";
 import { createKeyCheck } from "./core/key-check.ts";
+import { Listeners } from "./core/listeners.ts";
 import type { StorageStatus, Stores } from "./core/ports.ts";
-import { Relay } from "./core/relay.ts";
-import { UpstreamLink, type UpstreamTransport } from "./core/upstream-link.ts";
-import { UpstreamOutbox } from "./core/upstream-outbox.ts";
+import { Relay, type RelayOptions } from "./core/relay.ts";
+import { Upstream, type UpstreamOptions } from "./core/upstream.ts";
+import type { UpstreamLink, UpstreamTransport } from "./core/upstream-link.ts";
+import type { UpstreamOutbox } from "./core/upstream-outbox.ts";
 import { createHttpApp } from "./http/app.ts";
 import { createHttpDeps } from "./http/deps.ts";
 import { createLogger, type Logger, stdoutWriter } from "./log/logger.ts";
 import { createRelayMetrics, type RelayMetrics } from "./metrics/relay-metrics.ts";
-import { MAX_CAPACITY } from "./protocol/messages.ts";
 import { redactUrl } from "./protocol/url.ts";
-import { createStores, openDatabase } from "./store/database.ts";
+import { createStores, openDatabase, type RelayDatabase } from "./store/database.ts";
 import { createWriteBatch, sqliteTransactions } from "./store/write-batch.ts";
 import type { SocketData } from "./transport/daemon-socket.ts";
 import { startSocketServer } from "./transport/relay-socket-server.ts";
@@ -39,6 +40,7 @@ export interface RelayServer {
   readonly url: string;
   readonly machineId: string;
   readonly relay: Relay;
+  readonly upstream: Upstream;
   readonly link: UpstreamLink;
   readonly outbox: UpstreamOutbox;
   /** The Prometheus registry behind GET /metrics (one per relay). */
@@ -69,118 +71,38 @@ export async function startRelayServer(
   });
   const reportBug = (where: string, err: unknown): void =>
     log.log("error", "internal_error", { where, error: String(err), stack: (err as Error)?.stack });
-  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
-  // Told when commits start or stop failing; the relay and the link stop reading meanwhile.
-  const storageListeners: Array<(status: StorageStatus) => void> = [];
-  const batch = createWriteBatch(sqliteTransactions(database.sqlite), {
-    clock,
-    onStatusChange: (status) => {
-      for (const listener of storageListeners) listener(status);
-    },
-    onBug: (err) => reportBug("database write", err),
-  });
-  const stores = createStores(database.db, database.sqlite, {
-    logKeep: config.logKeep,
-    batch,
-  });
+  const storage = openStorage(config, clock, reportBug);
+  const { stores } = storage;
   log.attach(stores.connectionLog);
   const machineId = loadMachineId(stores);
   const startedAt = clock.now();
-
-  let relay: Relay | null = null;
-  let outbox: UpstreamOutbox | null = null;
-  const link = new UpstreamLink(
-    {
-      url: config.serverUrl,
-      unconfiguredReason: upstreamProblem(config),
-      baseMs: config.reconnectBaseMs,
-      maxMs: config.reconnectMaxMs,
-      maxReconnects: config.maxReconnects,
-      connectTimeoutMs: config.connectTimeoutMs,
-      heartbeatMs: config.heartbeatMs,
-    },
-    () => ({
-      apiKey: config.apiKey ?? "",
-      machineId,
-      hostname: config.hostname,
-      maxConcurrentTasks: advertisedCapacity(config, relay),
-    }),
-    overrides.transport ?? upstreamTransport(config),
-    {
-      onAuthenticated: () => outbox?.onAuthenticated(),
-      onFrame: (text) => {
-        try {
-          relay?.serverFrame(text);
-        } catch (err) {
-          // A bug triggered by one server frame must not end the link or the relay.
-          reportBug("upstream message", err);
-        }
-      },
-      onDown: () => outbox?.onDown(),
-      onDrain: () => outbox?.onDrain(),
-      heartbeatTasks: () => relay?.tasks.heartbeatTasks() ?? [],
-      afterCommit: stores.afterCommit,
-    },
+  const upstream = new Upstream(upstreamOptions(config, machineId), {
+    transport: overrides.transport ?? upstreamTransport(config),
+    outboxStore: stores.outbox,
+    afterCommit: stores.afterCommit,
     clock,
-    overrides.jitter ?? Math.random,
+    jitter: overrides.jitter ?? Math.random,
     log,
-  );
-  outbox = new UpstreamOutbox(
-    link,
-    stores.outbox,
-    config.outboxMaxBytes,
-    clock,
-    log,
-    stores.afterCommit,
-  );
-  relay = new Relay(
-    {
-      authTimeoutMs: config.authTimeoutMs,
-      daemonTimeoutMs: config.daemonTimeoutMs,
-      graceMs: config.graceMs,
-      historyKeep: config.historyKeep,
-      daemonRate: config.daemonRate,
-      daemonBurst: config.daemonBurst,
-      daemonByteRate: config.daemonByteRate,
-      daemonByteBurst: config.daemonByteBurst,
-      maxFrameBytes: config.maxFrameBytes,
-      maxUnauthenticated: config.maxUnauthenticated,
-      maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
-      ...(config.advertiseCapacity === "auto"
-        ? {
-            onCapacityChange: (total: number) =>
-              link.advertiseCapacity(Math.min(total, MAX_CAPACITY)),
-          }
-        : {}),
-      acceptKey: createKeyCheck([config.apiKey ?? "", ...config.daemonKeys]),
-      newId: randomUUID,
-    },
-    stores,
-    outbox,
-    clock,
-    log,
-  );
-  outbox.onFlowChange = (congested) => relay?.setInboundPaused(congested);
-  outbox.onFullChange = (full) => relay?.setOutboxFull(full);
-  const liveRelay = relay;
-  storageListeners.push((status) => {
-    liveRelay.storageChanged(status);
-    link.setPaused(!status.ok);
+    reportBug,
   });
+  const relay = new Relay(relayOptions(config, upstream), stores, upstream, clock, log);
+  upstream.listen(relay);
+  // Commits failing: neither the daemons nor the server are read until they succeed again.
+  storage.status.add((status) => relay.storageChanged(status));
+  storage.status.add((status) => upstream.setPaused(!status.ok));
   relay.start();
-
   const metrics = createRelayMetrics({
     relay,
-    link,
-    outbox,
+    link: upstream.link,
+    outbox: upstream.outbox,
     tasks: stores.tasks,
     storage: stores.storage,
   });
   const app = createHttpApp(
     createHttpDeps({
       relay,
-      link,
-      outbox,
+      link: upstream.link,
+      outbox: upstream.outbox,
       stores,
       clock,
       version: VERSION,
@@ -203,17 +125,14 @@ export async function startRelayServer(
       host: config.host,
       port: config.port,
       maxFrameBytes: config.maxFrameBytes,
-      tls:
-        config.tlsCert && config.tlsKey
-          ? { cert: readFileSync(config.tlsCert, "utf8"), key: readFileSync(config.tlsKey, "utf8") }
-          : null,
+      tls: readTls(config),
       relay,
       fetch: (req, remoteAddress) => app.fetch(req, remoteAddress),
       onBug: reportBug,
       newId: randomUUID,
     });
   } catch (err) {
-    database.close();
+    storage.database.close();
     throw err;
   }
   const port = server.port as number;
@@ -221,7 +140,111 @@ export async function startRelayServer(
     "listening",
     `Relay ${VERSION} listening on ${config.host}:${port} (machineId ${machineId})`,
   );
-  // The effective settings, once, so an operator can see what is in force; never a secret.
+  logEffectiveConfig(config, log);
+  upstream.start();
+
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    url: `${config.tlsCert ? "https" : "http"}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
+    machineId,
+    relay,
+    upstream,
+    link: upstream.link,
+    outbox: upstream.outbox,
+    metrics,
+    stores,
+    log,
+    stop() {
+      stopping ??= (async () => {
+        server.stop(false);
+        relay.stop();
+        await upstream.stop(2000);
+        await server.stop(true);
+        log.connection("stopped", "Relay stopped");
+        storage.close(log);
+      })();
+      return stopping;
+    },
+  };
+}
+
+interface Storage {
+  database: RelayDatabase;
+  stores: Stores;
+  /** Told when commits start or stop failing (the write batch's status). */
+  status: Listeners<StorageStatus>;
+  /** Commits what is left (said in the log when it cannot), then closes the database. */
+  close(log: Logger): void;
+}
+
+function openStorage(
+  config: Config,
+  clock: Clock,
+  reportBug: (where: string, err: unknown) => void,
+): Storage {
+  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
+  const status = new Listeners<StorageStatus>();
+  const batch = createWriteBatch(sqliteTransactions(database.sqlite), {
+    clock,
+    onStatusChange: (s) => status.tell(s),
+    onBug: (err) => reportBug("database write", err),
+  });
+  const stores = createStores(database.db, database.sqlite, { logKeep: config.logKeep, batch });
+  const close = (log: Logger): void => {
+    batch.stop();
+    if (!batch.flush()) {
+      log.log("error", "storage_unsaved_at_stop", {
+        detail: "commits still fail; the writes since the last commit are lost with this stop",
+        pendingWrites: batch.status.ok ? 0 : batch.status.pendingWrites,
+      });
+    }
+    database.close();
+  };
+  return { database, stores, status, close };
+}
+
+function upstreamOptions(config: Config, machineId: string): UpstreamOptions {
+  return {
+    url: config.serverUrl,
+    unconfiguredReason: upstreamProblem(config),
+    baseMs: config.reconnectBaseMs,
+    maxMs: config.reconnectMaxMs,
+    maxReconnects: config.maxReconnects,
+    connectTimeoutMs: config.connectTimeoutMs,
+    heartbeatMs: config.heartbeatMs,
+    identity: { apiKey: config.apiKey ?? "", machineId, hostname: config.hostname },
+    capacity: config.advertiseCapacity,
+    outboxMaxBytes: config.outboxMaxBytes,
+  };
+}
+
+function relayOptions(config: Config, upstream: Upstream): RelayOptions {
+  return {
+    authTimeoutMs: config.authTimeoutMs,
+    daemonTimeoutMs: config.daemonTimeoutMs,
+    graceMs: config.graceMs,
+    historyKeep: config.historyKeep,
+    daemonRate: config.daemonRate,
+    daemonBurst: config.daemonBurst,
+    daemonByteRate: config.daemonByteRate,
+    daemonByteBurst: config.daemonByteBurst,
+    maxFrameBytes: config.maxFrameBytes,
+    maxUnauthenticated: config.maxUnauthenticated,
+    maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
+    onCapacityChange: (total) => upstream.advertiseCapacity(total),
+    acceptKey: createKeyCheck([config.apiKey ?? "", ...config.daemonKeys]),
+    newId: randomUUID,
+  };
+}
+
+function readTls(config: Config): { cert: string; key: string } | null {
+  if (!config.tlsCert || !config.tlsKey) return null;
+  return { cert: readFileSync(config.tlsCert, "utf8"), key: readFileSync(config.tlsKey, "utf8") };
+}
+
+/** The effective settings, once, so an operator can see what is in force; never a secret. */
+function logEffectiveConfig(config: Config, log: Logger): void {
   log.log("info", "config", {
     serverUrl: config.serverUrl ? redactUrl(config.serverUrl) : null,
     database: config.dbPath,
@@ -239,44 +262,6 @@ export async function startRelayServer(
     outboxMaxBytes: config.outboxMaxBytes,
     historyKeep: config.historyKeep,
   });
-  link.start();
-
-  let stopping: Promise<void> | null = null;
-  return {
-    port,
-    url: `${config.tlsCert ? "https" : "http"}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
-    machineId,
-    relay: liveRelay,
-    link,
-    outbox,
-    metrics,
-    stores,
-    log,
-    stop() {
-      stopping ??= (async () => {
-        server.stop(false);
-        liveRelay.stop();
-        await link.flush(2000);
-        link.stop();
-        await server.stop(true);
-        log.connection("stopped", "Relay stopped");
-        batch.stop();
-        if (!batch.flush()) {
-          log.log("error", "storage_unsaved_at_stop", {
-            detail: "commits still fail; the writes since the last commit are lost with this stop",
-            pendingWrites: batch.status.ok ? 0 : batch.status.pendingWrites,
-          });
-        }
-        database.close();
-      })();
-      return stopping;
-    },
-  };
-}
-
-function advertisedCapacity(config: Config, relay: Relay | null): number {
-  if (config.advertiseCapacity !== "auto") return config.advertiseCapacity;
-  return Math.min(relay?.registry.totalCapacity ?? 0, MAX_CAPACITY);
 }
 
 /** Bun's WebSocket client by default; the batching client when asked for (see BENCHMARKS.md). */

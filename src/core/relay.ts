@@ -14,6 +14,7 @@ import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.
 import { RelayStats } from "./stats.ts";
 import { StorageAlarm } from "./storage-alarm.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
+import type { UpstreamEvent, UpstreamListener } from "./upstream.ts";
 
 /** Ended tasks deleted per sweep at most (history retention). */
 const PRUNE_STEP = 500;
@@ -41,7 +42,7 @@ export interface RelayOptions {
   newId(): string;
 }
 
-export class Relay {
+export class Relay implements UpstreamListener {
   readonly registry = new DaemonRegistry();
   readonly stats = new RelayStats();
   readonly tasks: TaskBook;
@@ -328,6 +329,26 @@ export class Relay {
   }
 
   // ---- server side -------------------------------------------------------
+
+  /** What the upstream (core/upstream.ts) tells the core. */
+  upstreamEvent(event: UpstreamEvent): void {
+    switch (event.kind) {
+      case "frame":
+        this.serverFrame(event.text);
+        return;
+      case "congested":
+        this.setInboundPaused(event.congested);
+        return;
+      case "outboxFull":
+        this.setOutboxFull(event.full);
+        return;
+    }
+  }
+
+  /** The tasks the relay's own heartbeat lists upstream. */
+  heartbeatTasks(): string[] {
+    return this.tasks.heartbeatTasks();
+  }
 
   /** A frame from the server (after the upstream handshake). */
   serverFrame(text: string): void {

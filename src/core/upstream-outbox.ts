@@ -17,6 +17,28 @@ export interface UpstreamSink {
   fits?(text: string): boolean;
 }
 
+/** What the outbox tells its owner (Upstream) about the pressure on it. */
+export interface OutboxListener {
+  /**
+   * Flow control: `true` while the link is up but cannot take frames as fast
+   * as they come (backpressure, or a backlog still draining), so that the
+   * daemons' sockets stop being read and the backlog stays in TCP buffers
+   * instead of piling up here; `false` once it has caught up. During an
+   * outage (link down) it stays `false`: frames then go to the durable outbox.
+   */
+  flowChanged(congested: boolean): void;
+  /**
+   * `true` when the outbox holds more than its limit: frames it may not drop
+   * (task results) filled it, so it can only grow by reading more; the
+   * daemons then stop being read (docs/protocol.md "Durable outbox") until it
+   * drains to its limit again, `false`. An outbox full at construction (a
+   * restart during an outage) is not told: its owner reads `isFull`.
+   */
+  fullChanged(full: boolean): void;
+}
+
+const UNHEARD: OutboxListener = { flowChanged: () => {}, fullChanged: () => {} };
+
 export interface OutboxCounters {
   droppedFrames: number;
   droppedBytes: number;
@@ -30,14 +52,6 @@ export class UpstreamOutbox {
   private ready = false;
   private blocked = false;
   private congested = false;
-  /**
-   * Flow control: told `true` while the link is up but cannot take frames as
-   * fast as they come (backpressure, or a backlog still draining), so that the
-   * daemons' sockets stop being read and the backlog stays in TCP buffers
-   * instead of piling up here; `false` once it has caught up. During an
-   * outage (link down) it stays `false`: frames then go to the durable outbox.
-   */
-  onFlowChange: ((congested: boolean) => void) | null = null;
   private draining = false;
   /** Frames for the server not sent yet: in the outbox, or appended and waiting for their commit. */
   private backlog: number;
@@ -56,6 +70,7 @@ export class UpstreamOutbox {
     private readonly log: EventLog,
     /** See Stores.afterCommit: critical frames leave only once their state is committed. */
     private readonly afterCommit: (fn: () => void) => void = (fn) => fn(),
+    private readonly listener: OutboxListener = UNHEARD,
   ) {
     const held = store.stats();
     this.backlog = held.frames;
@@ -92,21 +107,8 @@ export class UpstreamOutbox {
   private readonly drainSoon = (): void => this.drain();
 
   private full = false;
-  private fullListener: ((full: boolean) => void) | null = null;
 
-  /**
-   * Told `true` when the outbox holds more than its limit: frames it may not
-   * drop (task results) filled it, so it can only grow by reading more; the
-   * daemons then stop being read (docs/protocol.md "Durable outbox") until it
-   * drains to its limit again, `false`. Told at once if it is full already
-   * (a restart during an outage).
-   */
-  set onFullChange(listener: ((full: boolean) => void) | null) {
-    this.fullListener = listener;
-    if (this.full) listener?.(true);
-  }
-
-  /** Over its limit with frames it may not drop (see onFullChange). */
+  /** Over its limit with frames it may not drop (see OutboxListener.fullChanged). */
   get isFull(): boolean {
     return this.full;
   }
@@ -132,7 +134,7 @@ export class UpstreamOutbox {
     } else {
       this.log.connection("outbox_full_cleared", `Outbox back within its limit (${bytes} bytes)`);
     }
-    this.fullListener?.(full);
+    this.listener.fullChanged(full);
   };
 
   private updateFlow(): void {
@@ -140,7 +142,7 @@ export class UpstreamOutbox {
     const congested = this.ready && (this.blocked || this.backlog > CONGESTION_BACKLOG);
     if (congested === this.congested) return;
     this.congested = congested;
-    this.onFlowChange?.(congested);
+    this.listener.flowChanged(congested);
   }
 
   /** What the outbox holds (committed), and how many frames wait to be sent in all. */

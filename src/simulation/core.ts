@@ -1,17 +1,19 @@
 /**
  * One relay process, wired as src/relay-server.ts wires it (write batch,
- * stores, upstream link, outbox, relay), but on the simulated clock, sockets
+ * stores, upstream, relay), but on the simulated clock, sockets
  * and a fault-injecting transaction driver, with the batch flushed by the
  * world at the end of each step instead of by setImmediate. A crash drops the
  * whole object without flushing; a restart builds a new one on the same file.
  */
 import type { Database } from "bun:sqlite";
 import { createKeyCheck } from "../core/key-check.ts";
+import { Listeners } from "../core/listeners.ts";
 import type { ManualClock } from "../core/manual-clock.ts";
 import type { EventLog, StorageStatus, Stores } from "../core/ports.ts";
 import { Relay } from "../core/relay.ts";
-import { UpstreamLink, type UpstreamTransport } from "../core/upstream-link.ts";
-import { UpstreamOutbox } from "../core/upstream-outbox.ts";
+import { Upstream, type UpstreamEvent } from "../core/upstream.ts";
+import type { UpstreamLink, UpstreamTransport } from "../core/upstream-link.ts";
+import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
 import { createStores, openDatabase } from "../store/database.ts";
 import { createMemoryStores } from "../store/memory-stores.ts";
 import { createWriteBatch, sqliteTransactions, type WriteBatch } from "../store/write-batch.ts";
@@ -102,8 +104,7 @@ export class Core {
     const driver = database
       ? faultyTransactions(sqliteTransactions(database.sqlite), env.faults)
       : memoryTransactions(env.faults);
-    let relay: Relay | null = null;
-    let link: UpstreamLink | null = null;
+    const storage = new Listeners<StorageStatus>();
     this.batch = createWriteBatch(driver, {
       clock,
       schedule: () => {
@@ -111,8 +112,7 @@ export class Core {
       },
       onStatusChange: (status: StorageStatus) => {
         trace.add(status.ok ? "storage healthy" : `storage failing (${status.code})`);
-        relay?.storageChanged(status);
-        link?.setPaused(!status.ok);
+        storage.tell(status);
       },
       onBug: env.onBug,
     });
@@ -137,8 +137,7 @@ export class Core {
     };
     const machineId = stores.meta.get("machineId") ?? "makima-relay-sim";
     if (stores.meta.get("machineId") === null) stores.meta.set("machineId", machineId);
-    let outbox: UpstreamOutbox | null = null;
-    link = new UpstreamLink(
+    const upstream = new Upstream(
       {
         url: "ws://server.sim/ws/daemon",
         unconfiguredReason: null,
@@ -147,35 +146,23 @@ export class Core {
         maxReconnects: null,
         connectTimeoutMs: s.connectTimeoutMs,
         heartbeatMs: s.heartbeatMs,
+        identity: { apiKey: RELAY_KEY, machineId, hostname: "relay-sim" },
+        capacity: 0,
+        outboxMaxBytes: s.outboxMaxBytes,
       },
-      () => ({ apiKey: RELAY_KEY, machineId, hostname: "relay-sim", maxConcurrentTasks: 0 }),
-      env.transport,
       {
-        onAuthenticated: () => outbox?.onAuthenticated(),
-        onFrame: (text) => {
-          env.serverFrameRead(text);
-          relay?.serverFrame(text);
-        },
-        onDown: () => outbox?.onDown(),
-        onDrain: () => outbox?.onDrain(),
-        heartbeatTasks: () => relay?.tasks.heartbeatTasks() ?? [],
+        transport: env.transport,
+        outboxStore: stores.outbox,
         afterCommit: stores.afterCommit,
+        clock,
+        jitter: () => env.prng.next(),
+        log,
+        reportBug: (_where, err) => env.onBug(err),
       },
-      clock,
-      () => env.prng.next(),
-      log,
     );
-    this.link = link;
-    outbox = new UpstreamOutbox(
-      link,
-      stores.outbox,
-      s.outboxMaxBytes,
-      clock,
-      log,
-      stores.afterCommit,
-    );
-    this.outbox = outbox;
-    relay = new Relay(
+    this.link = upstream.link;
+    this.outbox = upstream.outbox;
+    const relay = new Relay(
       {
         authTimeoutMs: s.authTimeoutMs,
         daemonTimeoutMs: s.daemonTimeoutMs,
@@ -188,21 +175,23 @@ export class Core {
         newId: env.newId,
       },
       stores,
-      outbox,
+      upstream,
       clock,
       log,
     );
     this.relay = relay;
-    outbox.onFlowChange = (congested) => {
-      trace.add(`outbox ${congested ? "congested" : "caught up"}`);
-      relay?.setInboundPaused(congested);
-    };
-    outbox.onFullChange = (full) => {
-      trace.add(`outbox ${full ? "full" : "within its limit"}`);
-      relay?.setOutboxFull(full);
-    };
+    upstream.listen({
+      upstreamEvent: (event) => {
+        traceUpstream(trace, event);
+        if (event.kind === "frame") env.serverFrameRead(event.text);
+        relay.upstreamEvent(event);
+      },
+      heartbeatTasks: () => relay.heartbeatTasks(),
+    });
+    storage.add((status) => relay.storageChanged(status));
+    storage.add((status) => upstream.setPaused(!status.ok));
     relay.start();
-    link.start();
+    upstream.start();
   }
 
   /** Commits what is queued if the batch asked for it. True when nothing is left uncommitted. */
@@ -221,4 +210,11 @@ export class Core {
     // Without a checkpoint or a COMMIT: what was committed is in the file (WAL), nothing else.
     this.sqlite?.close(true);
   }
+}
+
+/** The outbox's pressure changes, as the trace tells them. */
+function traceUpstream(trace: Trace, event: UpstreamEvent): void {
+  if (event.kind === "congested")
+    trace.add(`outbox ${event.congested ? "congested" : "caught up"}`);
+  if (event.kind === "outboxFull") trace.add(`outbox ${event.full ? "full" : "within its limit"}`);
 }

@@ -36,9 +36,11 @@ const statusFrame = (i: number, n = 200): string => {
 function setup(store = new MemoryOutboxStore()) {
   const sink = new Sink();
   const log = new FakeLog();
-  const outbox = new UpstreamOutbox(sink, store, LIMIT, new ManualClock(), log);
   const changes: boolean[] = [];
-  outbox.onFullChange = (full) => changes.push(full);
+  const outbox = new UpstreamOutbox(sink, store, LIMIT, new ManualClock(), log, undefined, {
+    flowChanged: () => {},
+    fullChanged: (full) => changes.push(full),
+  });
   return { sink, store, log, outbox, changes };
 }
 
@@ -68,11 +70,11 @@ describe("UpstreamOutbox: full of frames it may not drop", () => {
     expect(outbox.counters.droppedFrames).toBeGreaterThan(40);
   });
 
-  test("a restart on an outbox already over its limit tells the relay at once", () => {
+  test("a restart on an outbox already over its limit is full from the start (its owner reads isFull)", () => {
     const store = new MemoryOutboxStore();
     for (let i = 0; i < 6; i++) store.append(statusFrame(i), true, LIMIT);
     const { outbox, changes } = setup(store);
-    expect([outbox.isFull, changes]).toEqual([true, [true]]);
+    expect([outbox.isFull, changes]).toEqual([true, []]);
   });
 
   test("behind a write batch it is judged on committed rows and clears once the deletes commit", () => {
@@ -86,6 +88,7 @@ describe("UpstreamOutbox: full of frames it may not drop", () => {
     };
     const stores = createMemoryStores(batch);
     const sink = new Sink();
+    const changes: boolean[] = [];
     const outbox = new UpstreamOutbox(
       sink,
       stores.outbox,
@@ -93,9 +96,8 @@ describe("UpstreamOutbox: full of frames it may not drop", () => {
       new ManualClock(),
       new FakeLog(),
       stores.afterCommit,
+      { flowChanged: () => {}, fullChanged: (full) => changes.push(full) },
     );
-    const changes: boolean[] = [];
-    outbox.onFullChange = (full) => changes.push(full);
     for (let i = 0; i < 6; i++) outbox.forward(statusFrame(i), true);
     expect(changes).toEqual([]); // not committed yet
     endTurn();

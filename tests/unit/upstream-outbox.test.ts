@@ -23,8 +23,12 @@ function setup(maxBytes = 1_000_000, store = new MemoryOutboxStore()) {
   const sink = new FakeSink();
   const clock = new ManualClock();
   const log = new FakeLog();
-  const outbox = new UpstreamOutbox(sink, store, maxBytes, clock, log);
-  return { sink, store, clock, log, outbox };
+  const flow: boolean[] = [];
+  const outbox = new UpstreamOutbox(sink, store, maxBytes, clock, log, undefined, {
+    flowChanged: (congested) => flow.push(congested),
+    fullChanged: () => {},
+  });
+  return { sink, store, clock, log, outbox, flow };
 }
 
 /** A frame of exactly `n` bytes, recognisable by its tag. */
@@ -192,9 +196,7 @@ describe("UpstreamOutbox", () => {
 
 describe("UpstreamOutbox flow control", () => {
   test("congested while backpressured or draining a backlog, never during an outage", () => {
-    const { sink, outbox } = setup();
-    const flow: boolean[] = [];
-    outbox.onFlowChange = (congested) => flow.push(congested);
+    const { sink, outbox, flow } = setup();
     outbox.forward("during outage", false);
     expect(flow).toEqual([]);
     outbox.onAuthenticated();
