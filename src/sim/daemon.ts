@@ -8,11 +8,11 @@
 import { TaskRun } from "./task-run.ts";
 import {
   DEFAULT_WAIT_MS,
-  EventLog,
   frameText,
   type Json,
   nowMs,
   type Predicate,
+  Recorder,
   tryParse,
 } from "./wait.ts";
 
@@ -77,8 +77,8 @@ export class SimDaemon {
   daemonId: string | undefined;
 
   readonly #opts: SimDaemonOptions;
-  readonly #frames = new EventLog<DaemonFrame>("frames received by a sim daemon", (f) => f.raw);
-  readonly #closes = new EventLog<CloseInfo>("sim daemon close", JSON.stringify);
+  readonly #frames = new Recorder<DaemonFrame>("frames received by a sim daemon", (f) => f.raw);
+  readonly #closes = new Recorder<CloseInfo>("sim daemon close", JSON.stringify);
   readonly #runs = new Map<string, TaskRun>();
   readonly #auth = Promise.withResolvers<string>();
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;

@@ -16,4 +16,4 @@ export {
   type SpawningOptions,
   startSimServer,
 } from "./makima-server.ts";
-export { DEFAULT_WAIT_MS, EventLog, type Json, type Predicate } from "./wait.ts";
+export { DEFAULT_WAIT_MS, type Json, type Predicate, Recorder } from "./wait.ts";

@@ -9,11 +9,11 @@ import type { Server, ServerWebSocket } from "bun";
 import { type SpawningOptions, startSpawner } from "./spawner.ts";
 import {
   DEFAULT_WAIT_MS,
-  EventLog,
   frameText,
   type Json,
   nowMs,
   type Predicate,
+  Recorder,
   tryParse,
 } from "./wait.ts";
 
@@ -70,11 +70,11 @@ export class SimServer {
   port: number;
 
   readonly #opts: SimServerOptions;
-  readonly #frames = new EventLog<ServerFrame>("frames received by the sim server", (f) => {
+  readonly #frames = new Recorder<ServerFrame>("frames received by the sim server", (f) => {
     return `${f.connId}: ${f.raw}`;
   });
-  readonly #authLog = new EventLog<SimConnection>("sim server connections", JSON.stringify);
-  readonly #closes = new EventLog<ConnectionClose>("sim server closes", JSON.stringify);
+  readonly #authLog = new Recorder<SimConnection>("sim server connections", JSON.stringify);
+  readonly #closes = new Recorder<ConnectionClose>("sim server closes", JSON.stringify);
   #server: Server<ConnData> | undefined;
   readonly #sockets = new Map<string, ServerWebSocket<ConnData>>();
   /** Authenticated and still open, in authentication order. */

@@ -1,6 +1,8 @@
 /**
- * The waiting machinery shared by the simulated server and daemons: an
- * append-only log of events and a set of waiters, each with one timer.
+ * The waiting machinery shared by the simulated server and daemons: a
+ * Recorder keeps what arrived (frames, connections, closes, log lines) in
+ * order, with a set of waiters, each with one timer. (Not the relay's
+ * EventLog port in core/ports.ts, which writes structured events out.)
  * Tests wait for the exact event instead of sleeping, so a slow CI box only
  * makes them slower, never flaky.
  */
@@ -17,7 +19,8 @@ interface Waiter<T> {
   resolve: (item: T) => void;
 }
 
-export class EventLog<T> {
+/** What arrived, in order, and waiters for items still to come. */
+export class Recorder<T> {
   readonly items: T[] = [];
   readonly #waiters = new Set<Waiter<T>>();
   readonly #listeners = new Set<(item: T) => void>();

@@ -8,7 +8,7 @@ import {
   type RelayServerOverrides,
   startRelayServer,
 } from "../../src/relay-server.ts";
-import { EventLog } from "../../src/sim/wait.ts";
+import { Recorder } from "../../src/sim/wait.ts";
 
 export const TEST_KEY = "test-key-0123456789";
 
@@ -16,7 +16,7 @@ export interface TestRelay extends RelayServer {
   dir: string;
   dbPath: string;
   /** Parsed JSON log lines, waitable. */
-  logs: EventLog<Record<string, unknown>>;
+  logs: Recorder<Record<string, unknown>>;
   daemonUrl: string;
   get(path: string, init?: RequestInit): Promise<Response>;
   json<T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<T>;
@@ -54,7 +54,7 @@ export function configFor(env: Record<string, string>, dir: string) {
 export async function startTestRelay(opts: TestRelayOptions = {}): Promise<TestRelay> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "makima-relay-test-"));
   const config = configFor(opts.env ?? {}, dir);
-  const logs = new EventLog<Record<string, unknown>>("relay logs", (l) =>
+  const logs = new Recorder<Record<string, unknown>>("relay logs", (l) =>
     JSON.stringify(l).slice(0, 200),
   );
   const server = await startRelayServer(config, {

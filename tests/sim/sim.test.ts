@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { connectSimDaemon, daemonUrl, EventLog, startSimServer } from "../../src/sim/index.ts";
+import { connectSimDaemon, daemonUrl, Recorder, startSimServer } from "../../src/sim/index.ts";
 
 const KEY = "sim-key";
 
@@ -189,9 +189,9 @@ describe("sim server and daemon, direct mode", () => {
   });
 });
 
-describe("EventLog", () => {
+describe("Recorder", () => {
   test("waitFor matches past and future items and times out descriptively", async () => {
-    const log = new EventLog<number>("numbers");
+    const log = new Recorder<number>("numbers");
     log.push(1);
     expect(await log.waitFor((n) => n === 1, 100)).toBe(1);
     const later = log.waitForNext((n) => n > 0, 1000);
