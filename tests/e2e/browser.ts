@@ -1,16 +1,17 @@
 /**
- * Debian's Chromium driven by playwright-core, with every request that does
- * not go to this machine aborted (and recorded), so a page that needs the
- * internet fails here as it would on an offline host. CI installs the browser
- * (.ci/run ensure_chromium); without it these tests fail, they never skip.
+ * Chromium driven by playwright-core, with every request that does not go to
+ * this machine aborted (and recorded), so a page that needs the internet fails
+ * here as it would on an offline host. Which Chromium: chromium-path.ts (Debian's
+ * when installed, else the one an npm dev dependency ships); without one these
+ * tests fail, they never skip.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { REPO_ROOT } from "../helpers/binary.ts";
+import { findChromium } from "./chromium-path.ts";
 
-export const CHROMIUM_PATH = "/usr/bin/chromium";
 export const SCREENSHOT_DIR = join(REPO_ROOT, "test-results", "screenshots");
 
 const ARGS = [
@@ -41,15 +42,12 @@ export function isLocalUrl(url: string): boolean {
 }
 
 export async function launchBrowser(): Promise<TestBrowser> {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(
-      `${CHROMIUM_PATH} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it in ensure_chromium). The browser tests do not skip.`,
-    );
-  }
+  const chromiumExecutable = await findChromium();
   // A fresh profile each run: nothing cached or remembered from an earlier one.
   const profile = mkdtempSync(join(tmpdir(), "makima-relay-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
+    executablePath: chromiumExecutable.path,
+    env: { ...process.env, ...chromiumExecutable.env },
     headless: true,
     args: ARGS,
     viewport: { width: 1280, height: 800 },
