@@ -1,87 +1,46 @@
-/** A throwaway private CA and a certificate for 127.0.0.1/localhost, made with openssl. */
-import { mkdtempSync, readFileSync } from "node:fs";
+/**
+ * A private CA and two server certificates for 127.0.0.1/localhost, from the
+ * committed fixtures in tests/fixtures/tls (valid until 2126; make.sh there
+ * regenerates them with openssl), so the tests need no openssl and make no keys.
+ * Each call copies them into a fresh directory that the test may overwrite
+ * (to swap certificates) and removes afterwards.
+ */
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
-export interface TestCertificates {
-  dir: string;
-  caFile: string;
+const FIXTURES = resolve(import.meta.dir, "../fixtures/tls");
+const FILES = ["ca.pem", "server.pem", "server.key", "second.pem", "second.key"] as const;
+
+export interface TestKeyPair {
   certFile: string;
   keyFile: string;
-  ca: string;
   cert: string;
   key: string;
 }
 
-function openssl(args: string[], cwd: string): void {
-  const run = Bun.spawnSync(["openssl", ...args], { cwd, stderr: "pipe", stdout: "pipe" });
-  if (run.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${run.stderr.toString()}`);
+export interface TestCertificates extends TestKeyPair {
+  dir: string;
+  caFile: string;
+  ca: string;
+  /** Another certificate and key from the same CA for the same names: a replacement. */
+  second: TestKeyPair;
 }
 
 export function makeCertificates(): TestCertificates {
   const dir = mkdtempSync(join(tmpdir(), "makima-relay-tls-"));
-  openssl(
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=makima-relay test CA",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    ],
-    dir,
-  );
-  openssl(
-    [
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-    ],
-    dir,
-  );
-  Bun.write(join(dir, "san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  openssl(
-    [
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-days",
-      "2",
-      "-extfile",
-      "san.ext",
-      "-out",
-      "server.pem",
-    ],
-    dir,
-  );
-  const read = (f: string) => readFileSync(join(dir, f), "utf8");
+  for (const file of FILES) copyFileSync(join(FIXTURES, file), join(dir, file));
+  const pair = (name: string): TestKeyPair => ({
+    certFile: join(dir, `${name}.pem`),
+    keyFile: join(dir, `${name}.key`),
+    cert: readFileSync(join(dir, `${name}.pem`), "utf8"),
+    key: readFileSync(join(dir, `${name}.key`), "utf8"),
+  });
   return {
     dir,
     caFile: join(dir, "ca.pem"),
-    certFile: join(dir, "server.pem"),
-    keyFile: join(dir, "server.key"),
-    ca: read("ca.pem"),
-    cert: read("server.pem"),
-    key: read("server.key"),
+    ca: readFileSync(join(dir, "ca.pem"), "utf8"),
+    ...pair("server"),
+    second: pair("second"),
   };
 }
