@@ -3,7 +3,7 @@
  * arrivals, bytes, one-way latency (server arrival − `sentAt` in the frame),
  * and frames that arrived out of order or twice for their task.
  */
-import type { ServerFrame, SimServer } from "../src/sim/index.ts";
+import type { ReceivedByServer, SimServer } from "../src/sim/index.ts";
 import { outputStamp } from "./frames.ts";
 import { Samples } from "./stats.ts";
 
@@ -25,7 +25,7 @@ export class OutputCollector {
     this.#unsubscribe = sim.onFrame((f) => this.#on(f));
   }
 
-  #on(f: ServerFrame): void {
+  #on(f: ReceivedByServer): void {
     const stamp = outputStamp(f.msg);
     if (!stamp) return;
     this.received++;

@@ -53,7 +53,8 @@ export interface SimDaemonOptions {
   tls?: { ca?: string; rejectUnauthorized?: boolean };
 }
 
-export interface DaemonFrame {
+/** A frame this sim daemon received from the relay (or server), in arrival order. */
+export interface ReceivedByDaemon {
   seq: number;
   raw: string;
   msg: Json;
@@ -77,7 +78,10 @@ export class SimDaemon {
   daemonId: string | undefined;
 
   readonly #opts: SimDaemonOptions;
-  readonly #frames = new Recorder<DaemonFrame>("frames received by a sim daemon", (f) => f.raw);
+  readonly #frames = new Recorder<ReceivedByDaemon>(
+    "frames received by a sim daemon",
+    (f) => f.raw,
+  );
   readonly #closes = new Recorder<CloseInfo>("sim daemon close", JSON.stringify);
   readonly #runs = new Map<string, TaskRun>();
   readonly #auth = Promise.withResolvers<string>();
@@ -101,7 +105,7 @@ export class SimDaemon {
     this.socket.addEventListener("close", (ev) => this.#onClose(ev.code, ev.reason));
   }
 
-  get received(): readonly DaemonFrame[] {
+  get received(): readonly ReceivedByDaemon[] {
     return this.#frames.items;
   }
 
@@ -189,19 +193,22 @@ export class SimDaemon {
     return this.send({ type: "taskStatusChange", taskId, oldStatus, newStatus });
   }
 
-  waitFor(predicate: Predicate<DaemonFrame>, timeoutMs = DEFAULT_WAIT_MS): Promise<DaemonFrame> {
+  waitFor(
+    predicate: Predicate<ReceivedByDaemon>,
+    timeoutMs = DEFAULT_WAIT_MS,
+  ): Promise<ReceivedByDaemon> {
     return this.#frames.waitFor(predicate, timeoutMs);
   }
 
   /** Ignores frames received before the call. */
   waitForNext(
-    predicate: Predicate<DaemonFrame>,
+    predicate: Predicate<ReceivedByDaemon>,
     timeoutMs = DEFAULT_WAIT_MS,
-  ): Promise<DaemonFrame> {
+  ): Promise<ReceivedByDaemon> {
     return this.#frames.waitForNext(predicate, timeoutMs);
   }
 
-  framesOfType(type: string): DaemonFrame[] {
+  framesOfType(type: string): ReceivedByDaemon[] {
     return this.#frames.items.filter((f) => f.msg?.type === type);
   }
 

@@ -2,14 +2,14 @@ export {
   type AutoBehaviour,
   type CloseInfo,
   connectSimDaemon,
-  type DaemonFrame,
   daemonUrl,
+  type ReceivedByDaemon,
   SimDaemon,
   type SimDaemonOptions,
 } from "./daemon.ts";
 export {
   type ConnectionClose,
-  type ServerFrame,
+  type ReceivedByServer,
   type SimConnection,
   SimServer,
   type SimServerOptions,

@@ -28,7 +28,8 @@ export interface SimServerOptions {
   tls?: { cert: string; key: string };
 }
 
-export interface ServerFrame {
+/** A frame the sim server received from a relay or daemon, in arrival order. */
+export interface ReceivedByServer {
   /** Arrival number from 0; it keeps counting across `clearReceived()`. */
   seq: number;
   connId: string;
@@ -70,7 +71,7 @@ export class SimServer {
   port: number;
 
   readonly #opts: SimServerOptions;
-  readonly #frames = new Recorder<ServerFrame>("frames received by the sim server", (f) => {
+  readonly #frames = new Recorder<ReceivedByServer>("frames received by the sim server", (f) => {
     return `${f.connId}: ${f.raw}`;
   });
   readonly #authLog = new Recorder<SimConnection>("sim server connections", JSON.stringify);
@@ -91,7 +92,7 @@ export class SimServer {
   }
 
   /** Every frame received, on every connection, in arrival order. */
-  get received(): readonly ServerFrame[] {
+  get received(): readonly ReceivedByServer[] {
     return this.#frames.items;
   }
 
@@ -101,7 +102,7 @@ export class SimServer {
   }
 
   /** Calls `listener` on each frame from now on (benchmarks); returns the unsubscribe. */
-  onFrame(listener: (frame: ServerFrame) => void): () => void {
+  onFrame(listener: (frame: ReceivedByServer) => void): () => void {
     return this.#frames.subscribe(listener);
   }
 
@@ -235,15 +236,18 @@ export class SimServer {
     return this.send({ type: "sendMessage", taskId, message }, connId);
   }
 
-  waitFor(predicate: Predicate<ServerFrame>, timeoutMs = DEFAULT_WAIT_MS): Promise<ServerFrame> {
+  waitFor(
+    predicate: Predicate<ReceivedByServer>,
+    timeoutMs = DEFAULT_WAIT_MS,
+  ): Promise<ReceivedByServer> {
     return this.#frames.waitFor(predicate, timeoutMs);
   }
 
   /** Ignores frames received before the call. */
   waitForNext(
-    predicate: Predicate<ServerFrame>,
+    predicate: Predicate<ReceivedByServer>,
     timeoutMs = DEFAULT_WAIT_MS,
-  ): Promise<ServerFrame> {
+  ): Promise<ReceivedByServer> {
     return this.#frames.waitForNext(predicate, timeoutMs);
   }
 
@@ -262,7 +266,7 @@ export class SimServer {
     return this.#closes.waitFor(predicate, timeoutMs);
   }
 
-  framesOfType(type: string): ServerFrame[] {
+  framesOfType(type: string): ReceivedByServer[] {
     return this.#frames.items.filter((f) => f.msg?.type === type);
   }
 

@@ -16,7 +16,8 @@ export interface FrameMeta {
   readonly critical: boolean;
 }
 
-export interface DaemonFrame extends FrameMeta {
+/** One frame a simulated daemon wrote, and what the ledger knows became of it. */
+export interface TrackedFrame extends FrameMeta {
   state: "queued" | "read" | "unread";
   /** Read while the relay held the task for this daemon: it must be forwarded. */
   held: boolean;
@@ -33,9 +34,9 @@ export interface DaemonFrame extends FrameMeta {
 type Fail = (invariant: string, message: string) => void;
 
 export class FrameLedger {
-  readonly frames = new Map<string, DaemonFrame>();
+  readonly frames = new Map<string, TrackedFrame>();
   /** Read since everything was last committed. */
-  private window: DaemonFrame[] = [];
+  private window: TrackedFrame[] = [];
   /** Highest `n` that reached the server, per attempt (a lower new one is a reordering). */
   private readonly lastN = new Map<number, number>();
   /** Frames the outbox dropped at its size limit, summed over relay processes. */
@@ -82,7 +83,7 @@ export class FrameLedger {
   }
 
   /** framesArriveOnceInOrder, on arrival: held, new (or resent after a crash), in order. */
-  arrived(sim: string, epoch: number): DaemonFrame | undefined {
+  arrived(sim: string, epoch: number): TrackedFrame | undefined {
     const f = this.frames.get(sim);
     if (f?.state !== "read") {
       this.fail("framesArriveOnceInOrder", `the server got frame ${sim} that the relay never read`);
@@ -120,7 +121,7 @@ export class FrameLedger {
   /** framesArriveOnceInOrder, end of run: every held frame arrived, but for counted outbox drops. */
   checkAllArrived(): void {
     let missingOutput = 0;
-    let example: DaemonFrame | null = null;
+    let example: TrackedFrame | null = null;
     for (const f of this.frames.values()) {
       if (f.state === "queued") {
         this.fail(

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import {
   type AutoBehaviour,
   connectSimDaemon,
-  type ServerFrame,
+  type ReceivedByServer,
   type SimDaemon,
   type SimServer,
   startSimServer,
@@ -176,7 +176,7 @@ class Tree implements AsyncDisposable {
 
 /** Every taskComplete the server receives, by task, and promises for two counts of ended tasks. */
 function watchCompletions(server: SimServer, killAt: number, all: number) {
-  const byTask = new Map<string, ServerFrame[]>();
+  const byTask = new Map<string, ReceivedByServer[]>();
   const killPoint = Promise.withResolvers<void>();
   const allEnded = Promise.withResolvers<void>();
   const unsubscribe = server.onFrame((f) => {

@@ -13,7 +13,7 @@ import parse, { type HistogramSample, type MetricFamily } from "parse-prometheus
 import { type Clock, systemClock } from "../../src/core/clock.ts";
 import {
   connectSimDaemon,
-  type DaemonFrame,
+  type ReceivedByDaemon,
   type SimDaemon,
   type SimServer,
   startSimServer,
@@ -63,7 +63,7 @@ async function daemon(machineId: string, maxConcurrentTasks: number): Promise<Si
 
 const got =
   (type: string, taskId?: string) =>
-  (f: DaemonFrame | { msg?: { type?: string; taskId?: string } }) =>
+  (f: ReceivedByDaemon | { msg?: { type?: string; taskId?: string } }) =>
     f.msg?.type === type && (taskId === undefined || f.msg.taskId === taskId);
 
 const bytes = (frames: string[]) => frames.reduce((n, f) => n + Buffer.byteLength(f), 0);
