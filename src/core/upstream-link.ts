@@ -36,6 +36,16 @@ export interface UpstreamHandlers {
   onDrain(): void;
 }
 
+/**
+ * How long an authenticated link must stay up before its reconnect attempts
+ * count from zero again. A server that accepts and drops at once would
+ * otherwise get a tight reconnect loop: each success resetting the backoff.
+ */
+export const STABLE_LINK_MS = 30_000;
+
+/** Links in a row that dropped before STABLE_LINK_MS, from which the link is "flapping". */
+const FLAPPING_AFTER = 2;
+
 /** 1 MiB: MAKIMA_RELAY_MAX_FRAME_BYTES' default, the frame limit a server most likely has too. */
 const COMMON_FRAME_LIMIT = 1024 * 1024;
 
@@ -57,6 +67,8 @@ export interface UpstreamLinkOptions extends BackoffPolicy {
   maxReconnects: number | null;
   connectTimeoutMs: number;
   heartbeatMs: number;
+  /** STABLE_LINK_MS unless told (tests). */
+  stableMs?: number;
 }
 
 export interface UpstreamEvents {
@@ -103,6 +115,8 @@ export class UpstreamLink {
   /** Not reading the server (commits fail); applies to every socket until lifted. */
   private paused = false;
   private heartbeatWaiting = false;
+  /** Authenticated links in a row that dropped before they were stable (see STABLE_LINK_MS). */
+  private shortLinks = 0;
 
   constructor(
     private readonly opts: UpstreamLinkOptions,
@@ -113,17 +127,37 @@ export class UpstreamLink {
     private readonly jitter: Jitter,
     private readonly log: EventLog,
   ) {
-    this.current = opts.url
-      ? { kind: "idle" }
-      : { kind: "unconfigured", reason: opts.unconfiguredReason ?? "no server URL" };
+    // Without a key (unconfiguredReason says which is missing) it does not connect at all.
+    this.current =
+      opts.url && opts.unconfiguredReason === null
+        ? { kind: "idle" }
+        : { kind: "unconfigured", reason: opts.unconfiguredReason ?? "no server URL" };
   }
 
   get state(): LinkState {
     return this.current;
   }
 
+  /** Reconnects in a row; back to 0 once a link has stayed up STABLE_LINK_MS. */
   get reconnectAttempts(): number {
+    this.settleAttempts();
     return this.attempts;
+  }
+
+  /**
+   * The last authenticated links (FLAPPING_AFTER or more in a row) each
+   * dropped before they were stable: the server accepts and then drops.
+   */
+  get flapping(): boolean {
+    return this.shortLinks >= FLAPPING_AFTER;
+  }
+
+  /** A link up for STABLE_LINK_MS is a stable one: its reconnects start from zero again. */
+  private settleAttempts(): void {
+    const stableMs = this.opts.stableMs ?? STABLE_LINK_MS;
+    if (this.current.kind !== "open" || this.clock.now() - this.current.since < stableMs) return;
+    this.attempts = 0;
+    this.shortLinks = 0;
   }
 
   get authenticated(): boolean {
@@ -176,6 +210,7 @@ export class UpstreamLink {
     this.dropSocket(1000, "Manual reconnect requested");
     if (wasOpen) this.events.onDown();
     this.attempts = 0;
+    this.shortLinks = 0;
     this.connect();
     return { success: true, message: "Reconnection initiated" };
   }
@@ -271,7 +306,6 @@ export class UpstreamLink {
       this.current = { kind: "open", daemonId: parsed.value.daemonId, since: this.clock.now() };
       this.peerMaxFrameBytes = parsed.value.maxFrameBytes ?? null;
       this.warnedLargeHeartbeat = false;
-      this.attempts = 0;
       this.lastConnectedAt = this.clock.now();
       this.log.connection(
         "authenticated",
@@ -292,9 +326,10 @@ export class UpstreamLink {
 
   private onClose(code: number, reason: string): void {
     const wasOpen = this.current.kind === "open";
+    this.settleAttempts();
+    if (this.current.kind === "open") this.noteDrop(this.current.since);
     this.socket = null;
     this.clearTimers();
-    if (wasOpen) this.linkDrops += 1;
     this.lastDisconnectAt = this.clock.now();
     this.lastDisconnectReason = `code ${code}${reason ? `: ${reason}` : ""}`;
     this.log.connection(
@@ -305,6 +340,20 @@ export class UpstreamLink {
     if (wasOpen) this.events.onDown();
     if (this.current.kind === "stopped") return;
     this.scheduleReconnect();
+  }
+
+  /** An authenticated link up since `since` dropped: a short one in a row of them is flapping. */
+  private noteDrop(since: number): void {
+    this.linkDrops += 1;
+    const stableMs = this.opts.stableMs ?? STABLE_LINK_MS;
+    if (this.clock.now() - since >= stableMs) return; // settled: attempts and shortLinks are 0
+    this.shortLinks += 1;
+    if (this.shortLinks !== FLAPPING_AFTER) return;
+    this.log.connection(
+      "upstream_flapping",
+      `The server dropped the last ${FLAPPING_AFTER} links within ${stableMs} ms of authenticating; reconnects back off as if they had failed`,
+      "warn",
+    );
   }
 
   private scheduleReconnect(): void {

@@ -62,6 +62,8 @@ export interface UpstreamView {
   lastHeartbeatAt: number | null;
   /** Authenticated links that dropped without the relay asking, since start. */
   linkDrops: number;
+  /** The last links dropped soon after authenticating (UpstreamLink.flapping). */
+  flapping: boolean;
   /** The last upstream close the relay did not ask for, and its code and reason. */
   lastDisconnectAt: number | null;
   lastDisconnectReason: string | null;
@@ -69,7 +71,7 @@ export interface UpstreamView {
 
 export interface RelayCounters {
   connectedDaemons: number;
-  /** Tasks not ended: queued plus dispatched (what the relay's heartbeat reports upstream). */
+  /** Tasks dispatched to a daemon and not ended (queued ones are `pendingTasks`). */
   activeTasks: number;
   /** Queued, waiting for a free daemon slot. */
   pendingTasks: number;
@@ -157,6 +159,7 @@ export interface HttpSources {
     | "lastConnectedAt"
     | "lastHeartbeatAt"
     | "linkDrops"
+    | "flapping"
     | "lastDisconnectAt"
     | "lastDisconnectReason"
     | "reconnectNow"
@@ -195,6 +198,7 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
       lastConnectedAt: link.lastConnectedAt,
       lastHeartbeatAt: link.lastHeartbeatAt,
       linkDrops: link.linkDrops,
+      flapping: link.flapping,
       lastDisconnectAt: link.lastDisconnectAt,
       lastDisconnectReason: link.lastDisconnectReason,
     }),
@@ -202,7 +206,8 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
       const box = outbox.stats();
       return {
         connectedDaemons: relay.registry.size,
-        activeTasks: relay.tasks.active,
+        // Dispatched only, as the original relay counts them; queued ones are pendingTasks.
+        activeTasks: relay.tasks.active - relay.tasks.queued,
         pendingTasks: relay.tasks.queued,
         lostTasks: relay.stats.lostTasks,
         totalTasksProcessed: stores.tasks.totalReceived(),

@@ -24,13 +24,20 @@ export const StatusBody = t.Object({
   activeTasks: Int({
     minimum: 0,
     description:
-      "Tasks not ended (pending + dispatched), the set the relay's heartbeat reports upstream",
+      "Tasks dispatched to a daemon and not ended (queued ones are pendingTasks; the relay's heartbeat lists both)",
   }),
   totalTasksProcessed: Int({ minimum: 0, description: "Distinct tasks ever received" }),
   version: t.String(),
   machineId: t.String(),
   pendingTasks: Int({ minimum: 0, description: "Queued, waiting for a free daemon slot" }),
-  reconnectAttempts: Int({ minimum: 0, description: "Back to 0 once a reconnect succeeds" }),
+  reconnectAttempts: Int({
+    minimum: 0,
+    description: "Reconnects in a row; back to 0 once a link has stayed up 30 s",
+  }),
+  upstreamFlapping: t.Boolean({
+    description:
+      "The last links were each dropped by the server within 30 s of authenticating (reconnects back off meanwhile)",
+  }),
   linkDrops: Int({
     minimum: 0,
     description:
@@ -114,6 +121,7 @@ function statusBody(deps: HttpDeps) {
     machineId: deps.machineId,
     pendingTasks: c.pendingTasks,
     reconnectAttempts: up.reconnectAttempts,
+    upstreamFlapping: up.flapping,
     linkDrops: up.linkDrops,
     lastDisconnectAt: isoOrNull(up.lastDisconnectAt),
     lastDisconnectReason: up.lastDisconnectReason,

@@ -51,6 +51,7 @@ function sources(over: Partial<HttpSources> = {}) {
       lastConnectedAt: T0,
       lastHeartbeatAt: null,
       linkDrops: 2,
+      flapping: true,
       lastDisconnectAt: T0,
       lastDisconnectReason: "code 1009: frame too large",
       reconnectNow: () => {
@@ -97,12 +98,14 @@ describe("createHttpDeps", () => {
       daemonId: "up-1",
       lastHeartbeat: null,
       connectedDaemons: 1,
-      activeTasks: 4,
+      // 4 not ended, 2 of them queued: 2 dispatched (queued ones are pendingTasks).
+      activeTasks: 2,
       totalTasksProcessed: 12,
       version: "1.2.3",
       machineId: "relay-m",
       pendingTasks: 2,
       reconnectAttempts: 0,
+      upstreamFlapping: true,
       linkDrops: 2,
       lastDisconnectAt: new Date(T0).toISOString(),
       lastDisconnectReason: "code 1009: frame too large",

@@ -54,6 +54,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       lastConnectedAt: T0,
       lastHeartbeatAt: T0 + 30_000,
       linkDrops: 0,
+      flapping: false,
       lastDisconnectAt: null,
       lastDisconnectReason: null,
     },

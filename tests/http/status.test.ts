@@ -24,6 +24,7 @@ describe("GET /status and /", () => {
       machineId: "relay-machine",
       pendingTasks: 1,
       reconnectAttempts: 0,
+      upstreamFlapping: false,
       linkDrops: 0,
       lastDisconnectAt: null,
       lastDisconnectReason: null,
@@ -72,6 +73,7 @@ describe("GET /status and /", () => {
       lastConnectedAt: null,
       lastHeartbeatAt: null,
       linkDrops: 0,
+      flapping: false,
       lastDisconnectAt: null,
       lastDisconnectReason: null,
     };

@@ -1,6 +1,11 @@
 import { describe, expect, test } from "bun:test";
+import { backoffDelay } from "../../src/core/backoff.ts";
 import { ManualClock } from "../../src/core/manual-clock.ts";
-import { UpstreamLink, type UpstreamLinkOptions } from "../../src/core/upstream-link.ts";
+import {
+  STABLE_LINK_MS,
+  UpstreamLink,
+  type UpstreamLinkOptions,
+} from "../../src/core/upstream-link.ts";
 import { FakeLog, FakeTransport } from "./fakes.ts";
 
 const URL_ = "wss://makima.example/ws/daemon";
@@ -204,7 +209,7 @@ describe("UpstreamLink reconnects", () => {
     }
   });
 
-  test("a successful handshake resets the attempt counter and the delay", () => {
+  test("a link that stays up STABLE_LINK_MS resets the attempt counter and the delay", () => {
     const { link, transport, clock } = setup();
     link.start();
     for (let i = 0; i < 3; i++) {
@@ -214,10 +219,45 @@ describe("UpstreamLink reconnects", () => {
     expect(link.reconnectAttempts).toBe(3);
     transport.last.open();
     transport.last.authenticated();
-    expect(link.reconnectAttempts).toBe(0);
+    // Authenticating is not enough: a server that accepts and drops must not reset the backoff.
+    expect(link.reconnectAttempts).toBe(3);
+    clock.advance(STABLE_LINK_MS);
+    expect([link.reconnectAttempts, link.flapping]).toEqual([0, false]);
     transport.last.serverClose(1001);
     const s = link.state;
     expect(s.kind === "backoff" && s.until - clock.now()).toBe(1500);
+  });
+
+  test("a server that accepts and drops at once gets growing delays, and the link says it is flapping", () => {
+    const { link, transport, clock, log } = setup();
+    link.start();
+    const delays: number[] = [];
+    const flapping: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      transport.last.open();
+      transport.last.authenticated();
+      clock.advance(100);
+      transport.last.serverClose(1006, "dropped");
+      const s = link.state;
+      delays.push(s.kind === "backoff" ? s.until - clock.now() : -1);
+      flapping.push(link.flapping);
+      clock.advance(10_000);
+    }
+    // Each reconnect waits as attempt 0, 1, 2, 3 would: the backoff never started over.
+    const policy = { baseMs: 1000, maxMs: 10_000 };
+    expect([delays, flapping, link.linkDrops]).toEqual([
+      [0, 1, 2, 3].map((n) => Math.round(backoffDelay(n, policy, () => 0.5))),
+      [false, true, true, true],
+      4,
+    ]);
+    expect(log.events("upstream_flapping")).toHaveLength(1);
+    // Once a link lasts, it is no longer flapping and the delay starts over.
+    transport.last.open();
+    transport.last.authenticated();
+    clock.advance(STABLE_LINK_MS);
+    transport.last.serverClose(1006);
+    const s = link.state;
+    expect([link.flapping, s.kind === "backoff" && s.until - clock.now()]).toEqual([false, 1500]);
   });
 
   test("maxReconnects reached → stopped, nothing more is dialled", () => {
@@ -344,6 +384,16 @@ describe("UpstreamLink reconnects", () => {
 });
 
 describe("UpstreamLink unconfigured", () => {
+  test("a URL without a key: logs what is missing, never connects", () => {
+    const { link, transport, log } = setup({ unconfiguredReason: "MAKIMA_API_KEY is not set" });
+    link.start();
+    expect([link.state, transport.calls]).toEqual([
+      { kind: "unconfigured", reason: "MAKIMA_API_KEY is not set" },
+      0,
+    ]);
+    expect(log.events("upstream_unconfigured")[0]?.details).toContain("MAKIMA_API_KEY is not set");
+  });
+
   test("url null: logs once, never connects, reconnectNow refuses", () => {
     const { link, transport, clock, log } = setup({
       url: null,
@@ -423,7 +473,8 @@ describe("UpstreamLink: the peer's frame limit and link drops", () => {
     clock.advance(2000);
     transport.last.open();
     transport.last.authenticated("again");
-    expect([link.reconnectAttempts, link.linkDrops]).toEqual([0, 1]);
+    // The attempt counts until the new link has stayed up STABLE_LINK_MS.
+    expect([link.reconnectAttempts, link.linkDrops]).toEqual([1, 1]);
     // A connect that fails before authenticating is not a drop, but it is the last disconnect.
     transport.last.serverClose(1006, "");
     clock.advance(2000);
