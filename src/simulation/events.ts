@@ -4,9 +4,9 @@
  * outages and congestion, failing commits, crashes, time passing).
  */
 import { DAEMON_KEY } from "./core.ts";
-import { advance } from "./driver.ts";
 import type { SimDaemon } from "./sim-daemon.ts";
 import { COMMANDS } from "./sim-server.ts";
+import { advance } from "./turns.ts";
 import type { World } from "./world.ts";
 
 type Event = (w: World) => void;
