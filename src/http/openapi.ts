@@ -106,6 +106,9 @@ export function openapiDocs(version: string) {
   });
   // `hide`: the page and its script are the docs, not part of the API.
   return new Elysia({ ...ELYSIA_CONFIG, name: "relay.openapi" })
+    .onAfterHandle(({ path, response }) => {
+      if (path === "/swagger/json") liftParameterDescriptions(response);
+    })
     .use(docs)
     .get(
       "/swagger",
@@ -123,4 +126,24 @@ export function openapiDocs(version: string) {
         }),
       { detail: { hide: true } },
     );
+}
+
+interface SpecParameter {
+  description?: string;
+  schema?: { description?: string };
+}
+
+/**
+ * The plugin writes a parameter's description into its schema only, where
+ * API browsers do not show it: copy it onto the parameter (OpenAPI 3.1
+ * "Parameter Object"). In place, so the plugin's cached document is fixed once.
+ */
+function liftParameterDescriptions(spec: unknown): void {
+  const paths = (spec as { paths?: Record<string, Record<string, unknown>> }).paths ?? {};
+  for (const operations of Object.values(paths)) {
+    for (const op of Object.values(operations)) {
+      const parameters = (op as { parameters?: SpecParameter[] }).parameters ?? [];
+      for (const p of parameters) p.description ??= p.schema?.description;
+    }
+  }
 }
