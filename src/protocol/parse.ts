@@ -2,19 +2,21 @@
  * Pure frame parsing: text in, a typed result out. No I/O, never throws.
  * The relay reads a frame once, keeps the original text for forwarding, and
  * only looks at the fields that routing needs.
+ *
+ * What a frame must hold is its schema (messages.ts); what the relay takes
+ * from it is its reader below. The frame types are what the readers return,
+ * so a new message is one schema plus one reader.
  */
-import type { TSchema } from "@sinclair/typebox";
+import type { Static, TObject } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { repeatedTopLevelKey } from "./duplicate-keys.ts";
 import {
   Authenticate,
   Authenticated,
   CapacityUpdate,
-  CONTROL_COMMANDS,
-  type ControlCommandType,
+  ControlCommand,
   Heartbeat,
-  MAX_ERROR_CHARS,
-  MAX_STATUS_CHARS,
+  MAX_CHARS,
   SERVER_ONLY_TYPES,
   SpawnTask,
   TaskComplete,
@@ -29,57 +31,128 @@ export interface ProtocolError {
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
 
-export type DaemonFrame =
-  | {
-      kind: "authenticate";
-      apiKey: string;
-      machineId: string;
-      hostname: string;
-      capacity: number;
-      role?: string;
-    }
-  | { kind: "heartbeat"; activeTasks: string[]; more?: true }
-  | { kind: "taskComplete"; taskId: string; success: boolean; error: string | null }
-  | { kind: "taskStatusChange"; taskId: string; newStatus: string }
-  | { kind: "capacityUpdate"; capacity: number }
-  | { kind: "task"; type: string; taskId: string }
-  | { kind: "other"; type: string };
+type JsonObject = Record<string, unknown> & { type: string };
 
-export type ServerFrame =
-  | { kind: "authenticated"; daemonId: string; maxFrameBytes?: number }
-  | { kind: "spawnTask"; taskId: string; taskName: string }
-  | { kind: "control"; type: ControlCommandType; taskId: string }
-  | { kind: "other"; type: string };
-
-function checker<T extends TSchema>(schema: T) {
-  const compiled = TypeCompiler.Compile(schema);
-  return (value: unknown): ProtocolError | null => {
-    if (compiled.Check(value)) return null;
-    const first = compiled.Errors(value).First();
-    const field = first?.path.replace(/^\//, "").replaceAll("/", ".") || "frame";
-    return {
-      code: "badMessage",
-      message: `invalid field "${field}": ${first?.message ?? "invalid"}`,
-    };
-  };
+/** One message: the `type`s it answers to, and its check and read in one step. */
+interface Reader<F> {
+  readonly types: readonly string[];
+  readonly read: (m: JsonObject) => Result<F>;
 }
-
-const checkAuthenticate = checker(Authenticate);
-const checkHeartbeat = checker(Heartbeat);
-const checkTaskComplete = checker(TaskComplete);
-const checkTaskStatusChange = checker(TaskStatusChange);
-const checkCapacityUpdate = checker(CapacityUpdate);
-const checkTaskFrame = checker(TaskFrame);
-const checkAuthenticated = checker(Authenticated);
-const checkSpawnTask = checker(SpawnTask);
-const checkControl = checker(TaskFrame);
+type FrameOf<R> = R extends Reader<infer F> ? F : never;
 
 const bad = (message: string): { ok: false; error: ProtocolError } => ({
   ok: false,
   error: { code: "badMessage", message },
 });
 
-type JsonObject = Record<string, unknown> & { type: string };
+/** The `type` literals a schema's `type` property allows (none for a plain string). */
+function typeLiterals(schema: TObject): string[] {
+  const type = schema.properties.type as { const?: unknown; anyOf?: { const?: unknown }[] };
+  const literals = type.anyOf?.map((s) => s.const) ?? [type.const];
+  return literals.filter((t): t is string => typeof t === "string");
+}
+
+/** The fields a schema caps with `maxChars`, and their caps, in property order. */
+function cappedFields(schema: TObject): [string, number][] {
+  return Object.entries(schema.properties).flatMap(([field, s]) => {
+    const max: unknown = (s as Record<string, unknown>)[MAX_CHARS];
+    return typeof max === "number" ? [[field, max] as [string, number]] : [];
+  });
+}
+
+/**
+ * The fields of a task result (never dropped by the outbox) are bounded; the
+ * message names the field and its limit, so the daemon can send a shorter one.
+ */
+function tooLong(m: JsonObject, caps: readonly [string, number][]): ProtocolError | null {
+  for (const [field, max] of caps) {
+    const value = m[field];
+    if (typeof value === "string" && value.length > max) {
+      return {
+        code: "badMessage",
+        message: `invalid field "${field}": ${value.length} characters, over the limit of ${max}; send a shorter one`,
+      };
+    }
+  }
+  return null;
+}
+
+/**
+ * A reader from a schema: the compiled check (TypeBox generates one function
+ * per schema, cheap enough for every frame), then the caps, then `read`, which
+ * sees the frame typed by its schema. `const F` keeps `kind` a literal.
+ */
+function reader<S extends TObject, const F extends { kind: string }>(
+  schema: S,
+  read: (m: Static<S>) => F,
+): Reader<F> {
+  const compiled = TypeCompiler.Compile(schema);
+  const caps = cappedFields(schema);
+  return {
+    types: typeLiterals(schema),
+    read: (m) => {
+      if (!compiled.Check(m)) {
+        const first = compiled.Errors(m).First();
+        const field = first?.path.replace(/^\//, "").replaceAll("/", ".") || "frame";
+        return bad(`invalid field "${field}": ${first?.message ?? "invalid"}`);
+      }
+      const over = caps.length === 0 ? null : tooLong(m, caps);
+      return over ? { ok: false, error: over } : { ok: true, value: read(m) };
+    },
+  };
+}
+
+function byType<F>(readers: readonly Reader<F>[]): Map<string, Reader<F>["read"]> {
+  return new Map(readers.flatMap((r) => r.types.map((t) => [t, r.read] as const)));
+}
+
+const DAEMON_READERS = [
+  reader(Authenticate, (m) => ({
+    kind: "authenticate",
+    apiKey: m.apiKey,
+    machineId: m.machineId,
+    hostname: m.hostname,
+    capacity: m.maxConcurrentTasks,
+    ...(m.role !== undefined ? { role: m.role } : {}),
+  })),
+  reader(Heartbeat, (m) => ({
+    kind: "heartbeat",
+    activeTasks: m.activeTasks,
+    ...(m.more === true ? { more: true } : {}),
+  })),
+  reader(TaskComplete, (m) => ({
+    kind: "taskComplete",
+    taskId: m.taskId,
+    success: m.success,
+    error: m.error ?? null,
+  })),
+  reader(TaskStatusChange, (m) => ({
+    kind: "taskStatusChange",
+    taskId: m.taskId,
+    newStatus: m.newStatus,
+  })),
+  reader(CapacityUpdate, (m) => ({ kind: "capacityUpdate", capacity: m.maxConcurrentTasks })),
+] as const;
+
+/** Any other type with a `taskId`: forwarded for that task. */
+const taskFrame = reader(TaskFrame, (m) => ({ kind: "task", type: m.type, taskId: m.taskId }));
+
+/** A type the relay does not read: forwarded (daemon) or broadcast (server) as is. */
+type OtherFrame = { kind: "other"; type: string };
+
+export type DaemonFrame = FrameOf<(typeof DAEMON_READERS)[number] | typeof taskFrame> | OtherFrame;
+
+const SERVER_READERS = [
+  reader(Authenticated, (m) => ({
+    kind: "authenticated",
+    daemonId: m.daemonId,
+    ...(m.maxFrameBytes !== undefined ? { maxFrameBytes: m.maxFrameBytes } : {}),
+  })),
+  reader(SpawnTask, (m) => ({ kind: "spawnTask", taskId: m.taskId, taskName: m.taskName ?? "" })),
+  reader(ControlCommand, (m) => ({ kind: "control", type: m.type, taskId: m.taskId })),
+] as const;
+
+export type ServerFrame = FrameOf<(typeof SERVER_READERS)[number]> | OtherFrame;
 
 /**
  * Fields that route a frame. Named twice, a frame is ambiguous: JSON.parse keeps
@@ -106,28 +179,9 @@ export function parseEnvelope(text: string): Result<JsonObject> {
   return { ok: true, value: value as JsonObject };
 }
 
-function validated<T>(error: ProtocolError | null, value: () => T): Result<T> {
-  return error ? { ok: false, error } : { ok: true, value: value() };
-}
-
-/**
- * The fields of a task result (never dropped by the outbox) are bounded; the
- * message names the field and its limit, so the daemon can send a shorter one.
- */
-function tooLong(m: JsonObject, fields: readonly string[], max: number): ProtocolError | null {
-  for (const field of fields) {
-    const value = m[field];
-    if (typeof value === "string" && value.length > max) {
-      return {
-        code: "badMessage",
-        message: `invalid field "${field}": ${value.length} characters, over the limit of ${max}; send a shorter one`,
-      };
-    }
-  }
-  return null;
-}
-
 const SERVER_ONLY = new Set<string>(SERVER_ONLY_TYPES);
+const DAEMON_BY_TYPE = byType<DaemonFrame>(DAEMON_READERS);
+const SERVER_BY_TYPE = byType<ServerFrame>(SERVER_READERS);
 
 /** Parses a frame a daemon (or child relay) sent to the relay. */
 export function parseDaemonFrame(text: string): Result<DaemonFrame> {
@@ -137,80 +191,17 @@ export function parseDaemonFrame(text: string): Result<DaemonFrame> {
   if (SERVER_ONLY.has(m.type)) {
     return bad(`"${m.type}" is a server command: a daemon may not send it`);
   }
-  switch (m.type) {
-    case "authenticate":
-      return validated(checkAuthenticate(m), () => ({
-        kind: "authenticate" as const,
-        apiKey: m.apiKey as string,
-        machineId: m.machineId as string,
-        hostname: m.hostname as string,
-        capacity: m.maxConcurrentTasks as number,
-        ...(typeof m.role === "string" ? { role: m.role } : {}),
-      }));
-    case "heartbeat":
-      return validated(checkHeartbeat(m), () => ({
-        kind: "heartbeat" as const,
-        activeTasks: m.activeTasks as string[],
-        ...(m.more === true ? { more: true as const } : {}),
-      }));
-    case "taskComplete":
-      return validated(checkTaskComplete(m) ?? tooLong(m, ["error"], MAX_ERROR_CHARS), () => ({
-        kind: "taskComplete" as const,
-        taskId: m.taskId as string,
-        success: m.success as boolean,
-        error: (m.error as string | null | undefined) ?? null,
-      }));
-    case "taskStatusChange":
-      return validated(
-        checkTaskStatusChange(m) ?? tooLong(m, ["oldStatus", "newStatus"], MAX_STATUS_CHARS),
-        () => ({
-          kind: "taskStatusChange" as const,
-          taskId: m.taskId as string,
-          newStatus: m.newStatus as string,
-        }),
-      );
-    case "capacityUpdate":
-      return validated(checkCapacityUpdate(m), () => ({
-        kind: "capacityUpdate" as const,
-        capacity: m.maxConcurrentTasks as number,
-      }));
-    default:
-      if (!("taskId" in m)) return { ok: true, value: { kind: "other", type: m.type } };
-      return validated(checkTaskFrame(m), () => ({
-        kind: "task" as const,
-        type: m.type,
-        taskId: m.taskId as string,
-      }));
-  }
+  const read = DAEMON_BY_TYPE.get(m.type);
+  if (read) return read(m);
+  if (!("taskId" in m)) return { ok: true, value: { kind: "other", type: m.type } };
+  return taskFrame.read(m);
 }
-
-const CONTROL = new Set<string>(CONTROL_COMMANDS);
 
 /** Parses a frame the Makima server (or a parent relay) sent to the relay. */
 export function parseServerFrame(text: string): Result<ServerFrame> {
   const env = parseEnvelope(text);
   if (!env.ok) return env;
   const m = env.value;
-  if (m.type === "authenticated") {
-    return validated(checkAuthenticated(m), () => ({
-      kind: "authenticated" as const,
-      daemonId: m.daemonId as string,
-      ...(typeof m.maxFrameBytes === "number" ? { maxFrameBytes: m.maxFrameBytes } : {}),
-    }));
-  }
-  if (m.type === "spawnTask") {
-    return validated(checkSpawnTask(m), () => ({
-      kind: "spawnTask" as const,
-      taskId: m.taskId as string,
-      taskName: typeof m.taskName === "string" ? m.taskName : "",
-    }));
-  }
-  if (CONTROL.has(m.type)) {
-    return validated(checkControl(m), () => ({
-      kind: "control" as const,
-      type: m.type as ControlCommandType,
-      taskId: m.taskId as string,
-    }));
-  }
-  return { ok: true, value: { kind: "other", type: m.type } };
+  const read = SERVER_BY_TYPE.get(m.type);
+  return read ? read(m) : { ok: true, value: { kind: "other", type: m.type } };
 }
