@@ -6,11 +6,12 @@
  * changed port breaks a test instead of a rollout.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { SHUTDOWN_DEADLINE_MS } from "../../src/cli/signals.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { OPTIONS } from "../../src/config/options.ts";
+import { connectSimDaemon } from "../../src/sim/index.ts";
 import type { Json } from "../../src/sim/wait.ts";
 import { REPO_ROOT } from "../helpers/binary.ts";
 import { startTestRelay, type TestRelay } from "../helpers/relay.ts";
@@ -256,5 +257,54 @@ describe("probe and scrape paths are relay routes", () => {
     const res = await asDeployed.get("/metrics");
     expect(res.status).toBe(200);
     expect(await res.text()).toContain("makima_relay_");
+  });
+});
+
+describe("the Makima daemon example points at the relay", () => {
+  const example = Bun.YAML.parse(
+    readFileSync(join(K8S_DIR, "examples", "makima-daemon.yaml"), "utf8"),
+  ) as Json[];
+  const daemonPod = example.find((d) => d.kind === "Deployment").spec.template.spec;
+  const daemonEnv = daemonPod.containers[0].env as Json[];
+  const exampleSecret = example.find((d) => d.kind === "Secret");
+  const urlVar = daemonEnv.find((e) => e.name === "MAKIMA_DAEMON_SERVER_URL");
+  const keyRef = daemonEnv.find((e) => e.name === "MAKIMA_API_KEY")?.valueFrom?.secretKeyRef;
+
+  test("its server URL is the relay Service's daemon path, and its key one the relay accepts", () => {
+    const url = new URL(urlVar.value);
+    const relayKeys = String(secret.stringData["daemon-keys"]).split(",");
+    expect({
+      scheme: url.protocol,
+      host: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      secret: keyRef?.name,
+      keyAccepted: relayKeys.includes(exampleSecret.stringData[keyRef?.key]),
+    }).toEqual({
+      scheme: "ws:",
+      host: daemonService.metadata.name,
+      port: daemonService.spec.ports[0].port,
+      path: "/ws/daemon",
+      secret: exampleSecret.metadata.name,
+      keyAccepted: true,
+    });
+  });
+
+  test("a daemon configured that way authenticates at a relay with the manifest's keys", async () => {
+    await using relay = await startTestRelay({
+      env: { MAKIMA_RELAY_DAEMON_KEYS: String(secret.stringData["daemon-keys"]) },
+    });
+    const path = new URL(urlVar.value).pathname;
+    const daemon = await connectSimDaemon({
+      url: `ws://127.0.0.1:${relay.port}${path}`,
+      apiKey: exampleSecret.stringData[keyRef?.key],
+      machineId: "k8s-daemon-1",
+      hostname: "makima-daemon-0",
+      maxConcurrentTasks: 1,
+    });
+    await daemon.authenticated;
+    const listed = await relay.json<{ daemons: { machineId: string }[] }>("/daemons");
+    await daemon.close();
+    expect(listed.daemons.map((d) => d.machineId)).toEqual(["k8s-daemon-1"]);
   });
 });
