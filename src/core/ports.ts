@@ -17,17 +17,15 @@ export interface DaemonConnection {
   resume?(): void;
 }
 
-export type TaskStatus = "pending" | "dispatched" | "completed" | "failed" | "cancelled" | "lost";
-export const ACTIVE_STATUSES: readonly TaskStatus[] = ["pending", "dispatched"];
-/** Every status, in lifecycle order (for validation and for per-status figures). */
-export const TASK_STATUSES = [
-  "pending",
-  "dispatched",
-  "completed",
-  "failed",
-  "cancelled",
-  "lost",
-] as const satisfies readonly TaskStatus[];
+const ACTIVE = ["pending", "dispatched"] as const;
+const ENDED = ["completed", "failed", "cancelled", "lost"] as const;
+/** Every status, in lifecycle order: the one list of them (validation, per-status figures, SQL). */
+export const TASK_STATUSES = [...ACTIVE, ...ENDED] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+/** A task that has ended: history, prune candidates, `tasks_ended_total`. */
+export type EndedStatus = (typeof ENDED)[number];
+export const ACTIVE_STATUSES: readonly TaskStatus[] = ACTIVE;
+export const ENDED_STATUSES: readonly EndedStatus[] = ENDED;
 
 /** A count per status, all zero (what countByStatus starts from). */
 export function zeroCountsByStatus(): Record<TaskStatus, number> {

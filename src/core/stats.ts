@@ -1,3 +1,4 @@
+import { CONTROL_COMMANDS } from "../protocol/messages.ts";
 import type { TaskStatus } from "./ports.ts";
 
 /**
@@ -11,14 +12,7 @@ export const DAEMON_TO_SERVER_TYPES = [
   "taskProgress",
   "other",
 ] as const;
-export const SERVER_TO_DAEMON_TYPES = [
-  "spawnTask",
-  "pauseTask",
-  "resumeTask",
-  "interruptTask",
-  "sendMessage",
-  "other",
-] as const;
+export const SERVER_TO_DAEMON_TYPES = ["spawnTask", ...CONTROL_COMMANDS, "other"] as const;
 
 export type DaemonToServerType = (typeof DAEMON_TO_SERVER_TYPES)[number];
 export type ServerToDaemonType = (typeof SERVER_TO_DAEMON_TYPES)[number];

@@ -6,7 +6,12 @@
  * /metrics turns them into prom-client values when scraped.
  */
 import { Counter, Gauge, type LabelValues, Registry } from "prom-client";
-import { type StorageStatus, TASK_STATUSES, type TaskStore } from "../core/ports.ts";
+import {
+  ENDED_STATUSES,
+  type StorageStatus,
+  TASK_STATUSES,
+  type TaskStore,
+} from "../core/ports.ts";
 import { DAEMON_TO_SERVER_TYPES, type RelayStats, SERVER_TO_DAEMON_TYPES } from "../core/stats.ts";
 import type { TaskBook } from "../core/task-book.ts";
 import type { UpstreamLink } from "../core/upstream-link.ts";
@@ -14,8 +19,6 @@ import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
 import { CoreHistogram } from "./core-histogram.ts";
 
 export const METRIC_PREFIX = "makima_relay_";
-
-const ENDED_STATUSES = ["completed", "failed", "cancelled", "lost"] as const;
 
 /** What the metrics read; the real Relay, UpstreamLink, UpstreamOutbox and TaskStore fit. */
 export interface MetricsSources {

@@ -8,7 +8,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import type { TaskStatus } from "../core/ports.ts";
+import { ENDED_STATUSES, type TaskStatus } from "../core/ports.ts";
 
 export const tasks = sqliteTable(
   "tasks",
@@ -101,4 +101,4 @@ export const machineBindings = sqliteTable("machine_bindings", {
 });
 
 /** SQL list of the statuses of tasks that have ended (prune candidates). */
-export const ENDED_SQL = sql.raw("('completed', 'failed', 'cancelled', 'lost')");
+export const ENDED_SQL = sql.raw(`(${ENDED_STATUSES.map((s) => `'${s}'`).join(", ")})`);
