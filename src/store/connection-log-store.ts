@@ -13,38 +13,41 @@
 import { and, desc, eq, lte, sql } from "drizzle-orm";
 import type { ConnectionLogEntry, ConnectionLogStore } from "../core/ports.ts";
 import { boundNullable, LOG_DETAILS_MAX_BYTES } from "../core/text-bound.ts";
-import type { RelayDb } from "./database.ts";
 import { reserveForSecurity } from "./log-listing.ts";
 import { connectionLog } from "./schema.ts";
-import type { Writer } from "./write-batch.ts";
+import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
 export const LOG_PRUNE_EVERY = 64;
 
 const p = sql.placeholder;
 
 export function createConnectionLogStore(
-  db: RelayDb,
+  reader: StoreReader,
+  writer: StoreWriter,
   keep: number,
-  writer: Writer,
 ): ConnectionLogStore {
   if (!Number.isInteger(keep) || keep < 0) {
     throw new RangeError(`logKeep must be a non-negative integer, got ${keep}`);
   }
-  const insertStmt = db
-    .insert(connectionLog)
-    .values({
-      event: p("event"),
-      timestamp: p("timestamp"),
-      details: p("details"),
-      security: p("security"),
-      aggregateKey: p("aggregateKey"),
-    })
-    .returning({ id: connectionLog.id })
-    .prepare();
-  const replaceStmt = db
-    .delete(connectionLog)
-    .where(eq(connectionLog.aggregateKey, p("aggregateKey")))
-    .prepare();
+  const insertStmt = writer.prepare((db) =>
+    db
+      .insert(connectionLog)
+      .values({
+        event: p("event"),
+        timestamp: p("timestamp"),
+        details: p("details"),
+        security: p("security"),
+        aggregateKey: p("aggregateKey"),
+      })
+      .returning({ id: connectionLog.id })
+      .prepare(),
+  );
+  const replaceStmt = writer.prepare((db) =>
+    db
+      .delete(connectionLog)
+      .where(eq(connectionLog.aggregateKey, p("aggregateKey")))
+      .prepare(),
+  );
   const columns = {
     id: connectionLog.id,
     event: connectionLog.event,
@@ -52,39 +55,53 @@ export function createConnectionLogStore(
     details: connectionLog.details,
     security: connectionLog.security,
   };
-  const listStmt = db
+  const listStmt = reader
     .select(columns)
     .from(connectionLog)
     .orderBy(desc(connectionLog.id))
     .limit(p("limit"))
     .prepare();
-  const listSecurityStmt = db
+  const listSecurityStmt = reader
     .select(columns)
     .from(connectionLog)
     .where(eq(connectionLog.security, 1))
     .orderBy(desc(connectionLog.id))
     .limit(p("limit"))
     .prepare();
-  // Every row of a kind from its (keep + 1)-th newest down (all of them when keep is 0).
-  const pruneStmt = db
-    .delete(connectionLog)
-    .where(
-      and(
-        eq(connectionLog.security, p("security")),
-        lte(
-          connectionLog.id,
-          sql`(SELECT ${connectionLog.id} FROM ${connectionLog} WHERE ${connectionLog.security} = ${p("security")} ORDER BY ${connectionLog.id} DESC LIMIT 1 OFFSET ${p("keep")})`,
-        ),
-      ),
-    )
+  // The (keep + 1)-th newest row of a kind, if there is one: what prune() deletes from.
+  const beyondKeepStmt = reader
+    .select({ id: connectionLog.id })
+    .from(connectionLog)
+    .where(eq(connectionLog.security, p("security")))
+    .orderBy(desc(connectionLog.id))
+    .limit(1)
+    .offset(p("keep"))
     .prepare();
+  // Every row of a kind from its (keep + 1)-th newest down (all of them when keep is 0).
+  const pruneStmt = writer.prepare((db) =>
+    db
+      .delete(connectionLog)
+      .where(
+        and(
+          eq(connectionLog.security, p("security")),
+          lte(
+            connectionLog.id,
+            sql`(SELECT ${connectionLog.id} FROM ${connectionLog} WHERE ${connectionLog.security} = ${p("security")} ORDER BY ${connectionLog.id} DESC LIMIT 1 OFFSET ${p("keep")})`,
+          ),
+        ),
+      )
+      .prepare(),
+  );
 
-  const prune = () => {
-    pruneStmt.run({ security: 0, keep });
-    pruneStmt.run({ security: 1, keep });
+  const prune = (tx: WriteTx) => {
+    tx(pruneStmt).run({ security: 0, keep });
+    tx(pruneStmt).run({ security: 1, keep });
   };
-  // Catches up after a restart with a smaller `keep` than before.
-  prune();
+  // Catches up after a restart with a smaller `keep` than before: a write like any
+  // other, committed with the turn's (list() never shows more than `keep` meanwhile).
+  if ([0, 1].some((kind) => beyondKeepStmt.get({ security: kind, keep }) !== undefined)) {
+    writer.write(prune);
+  }
 
   return {
     insert: (event, timestamp, text, options) => {
@@ -92,13 +109,13 @@ export function createConnectionLogStore(
       const details = boundNullable(text, LOG_DETAILS_MAX_BYTES);
       const security = options?.security ? 1 : 0;
       const aggregateKey = options?.replaces ?? null;
-      writer.write(() => {
-        if (aggregateKey !== null) replaceStmt.run({ aggregateKey });
-        const row = insertStmt.get({ event, timestamp, details, security, aggregateKey });
+      writer.write((tx) => {
+        if (aggregateKey !== null) tx(replaceStmt).run({ aggregateKey });
+        const row = tx(insertStmt).get({ event, timestamp, details, security, aggregateKey });
         // Decided by the new row's id, not by a count kept in memory: a write batch
         // applies this again after a rolled-back commit, and the id (its
         // sqlite_sequence rolled back too) comes out the same, so the prune does too.
-        if (row !== undefined && row.id % LOG_PRUNE_EVERY === 0) prune();
+        if (row !== undefined && row.id % LOG_PRUNE_EVERY === 0) prune(tx);
       });
     },
     list: (limit): ConnectionLogEntry[] => {

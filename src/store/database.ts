@@ -6,19 +6,18 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
+import { drizzle } from "drizzle-orm/bun-sqlite";
 import type { Stores } from "../core/ports.ts";
 import { createBindingStore } from "./binding-store.ts";
 import { createConnectionLogStore } from "./connection-log-store.ts";
 import { createMetaStore } from "./meta-store.ts";
 import { runMigrations } from "./migrations.ts";
 import { createOutboxStore } from "./outbox-store.ts";
+import type { RelayDb } from "./relay-db.ts";
 import * as schema from "./schema.ts";
+import { createImmediateWriter, createStoreWriter, storeReader } from "./store-writer.ts";
 import { createTaskStore } from "./task-store.ts";
-import { createTransactor } from "./transaction.ts";
-import { createImmediateWriter, type WriteBatch, type Writer } from "./write-batch.ts";
-
-export type RelayDb = BunSQLiteDatabase<typeof schema>;
+import type { WriteBatch } from "./write-batch.ts";
 
 export interface RelayDatabase {
   db: RelayDb;
@@ -93,17 +92,20 @@ export interface StoreOptions {
   batch?: WriteBatch;
 }
 
+/**
+ * The stores get a reader and a StoreWriter (store-writer.ts), never `db` or
+ * `sqlite`: every write they make is one of the batch's.
+ */
 export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions): Stores {
-  const transaction = createTransactor(sqlite);
-  const writer: Writer = opts.batch ?? createImmediateWriter(sqlite);
-  const onRollback = opts.batch ? opts.batch.onRollback : () => {};
   const batch = opts.batch;
+  const reader = storeReader(db);
+  const writer = createStoreWriter(db, batch ?? createImmediateWriter(sqlite));
   return {
-    tasks: createTaskStore(db, transaction, writer, onRollback),
-    outbox: createOutboxStore(db, writer, onRollback),
-    connectionLog: createConnectionLogStore(db, opts.logKeep, writer),
-    meta: createMetaStore(db, writer),
-    bindings: createBindingStore(db, writer),
+    tasks: createTaskStore(reader, writer),
+    outbox: createOutboxStore(reader, writer),
+    connectionLog: createConnectionLogStore(reader, writer, opts.logKeep),
+    meta: createMetaStore(reader, writer),
+    bindings: createBindingStore(reader, writer),
     afterCommit: batch ? batch.afterCommit : (fn) => fn(),
     storage: batch ? () => batch.status : () => HEALTHY,
   };

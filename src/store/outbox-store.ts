@@ -7,56 +7,57 @@
  */
 import { and, asc, count, eq, gt, lte, sql, sum } from "drizzle-orm";
 import type { OutboxDrop, OutboxEntry, OutboxStore } from "../core/ports.ts";
-import type { RelayDb } from "./database.ts";
 import { outbox } from "./schema.ts";
-import type { Writer } from "./write-batch.ts";
+import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
 /** Rows read per step while choosing what to drop; a drop usually needs only a few. */
 const DROP_SCAN_BATCH = 256;
 
 const p = sql.placeholder;
 
-export function createOutboxStore(
-  db: RelayDb,
-  writer: Writer,
-  onRollback: (reload: () => void) => void,
-): OutboxStore {
-  const appendStmt = db
-    .insert(outbox)
-    .values({ frame: p("frame"), bytes: p("bytes"), critical: p("critical") })
-    .prepare();
-  const peekStmt = db
+export function createOutboxStore(reader: StoreReader, writer: StoreWriter): OutboxStore {
+  const appendStmt = writer.prepare((db) =>
+    db
+      .insert(outbox)
+      .values({ frame: p("frame"), bytes: p("bytes"), critical: p("critical") })
+      .prepare(),
+  );
+  const peekStmt = reader
     .select()
     .from(outbox)
     .where(gt(outbox.id, p("after")))
     .orderBy(asc(outbox.id))
     .limit(p("limit"))
     .prepare();
-  const statsStmt = db
+  const statsStmt = reader
     .select({ frames: count(), bytes: sum(outbox.bytes).mapWith(Number) })
     .from(outbox)
     .prepare();
-  const statsThroughStmt = db
+  const statsThroughStmt = reader
     .select({ frames: count(), bytes: sum(outbox.bytes).mapWith(Number) })
     .from(outbox)
     .where(lte(outbox.id, p("id")))
     .prepare();
-  const deleteThroughStmt = db
-    .delete(outbox)
-    .where(lte(outbox.id, p("id")))
-    .prepare();
+  const deleteThroughStmt = writer.prepare((db) =>
+    db
+      .delete(outbox)
+      .where(lte(outbox.id, p("id")))
+      .prepare(),
+  );
   // Served by the (critical, id) index: oldest droppable rows after a cursor.
-  const droppableStmt = db
+  const droppableStmt = reader
     .select({ id: outbox.id, bytes: outbox.bytes })
     .from(outbox)
     .where(and(eq(outbox.critical, false), gt(outbox.id, p("after"))))
     .orderBy(asc(outbox.id))
     .limit(DROP_SCAN_BATCH)
     .prepare();
-  const dropThroughStmt = db
-    .delete(outbox)
-    .where(and(eq(outbox.critical, false), lte(outbox.id, p("id"))))
-    .prepare();
+  const dropThroughStmt = writer.prepare((db) =>
+    db
+      .delete(outbox)
+      .where(and(eq(outbox.critical, false), lte(outbox.id, p("id"))))
+      .prepare(),
+  );
 
   const stats = { frames: 0, bytes: 0 };
   const reload = (): void => {
@@ -65,10 +66,10 @@ export function createOutboxStore(
     stats.bytes = row?.bytes ?? 0;
   };
   reload();
-  onRollback(reload);
+  writer.onRollback(reload);
 
   /** Deletes the oldest non-critical rows whose sizes add up to `bytes`. */
-  const dropOldest = (bytes: number): { frames: number; bytes: number } => {
+  const dropOldest = (tx: WriteTx, bytes: number): { frames: number; bytes: number } => {
     let frames = 0;
     let freed = 0;
     let lastId = 0;
@@ -82,20 +83,25 @@ export function createOutboxStore(
       }
       if (batch.length < DROP_SCAN_BATCH) break;
     }
-    if (frames > 0) dropThroughStmt.run({ id: lastId });
+    if (frames > 0) tx(dropThroughStmt).run({ id: lastId });
     stats.frames -= frames;
     stats.bytes -= freed;
     return { frames, bytes: freed };
   };
 
-  const applyAppend = (frame: string, critical: boolean, maxBytes: number): OutboxDrop | null => {
+  const applyAppend = (
+    tx: WriteTx,
+    frame: string,
+    critical: boolean,
+    maxBytes: number,
+  ): OutboxDrop | null => {
     const bytes = Buffer.byteLength(frame, "utf8");
     const over = stats.bytes + bytes - maxBytes;
-    const dropped = over > 0 ? dropOldest(over) : { frames: 0, bytes: 0 };
+    const dropped = over > 0 ? dropOldest(tx, over) : { frames: 0, bytes: 0 };
     // Critical frames are never refused: the budget yields for them.
     const refused = !critical && stats.bytes + bytes > maxBytes;
     if (!refused) {
-      appendStmt.run({ frame, bytes, critical: critical ? 1 : 0 });
+      tx(appendStmt).run({ frame, bytes, critical: critical ? 1 : 0 });
       stats.frames++;
       stats.bytes += bytes;
     }
@@ -105,7 +111,7 @@ export function createOutboxStore(
   return {
     append: (frame, critical, maxBytes, stored) =>
       writer.write(
-        () => applyAppend(frame, critical, maxBytes),
+        (tx) => applyAppend(tx, frame, critical, maxBytes),
         stored,
         // An append dropped as a bug (reported by the batch) is told like one
         // stored with nothing dropped: its caller must not wait for it forever
@@ -118,9 +124,9 @@ export function createOutboxStore(
     peekAfter: (afterId, limit): OutboxEntry[] => peekStmt.all({ after: afterId, limit }),
 
     deleteThrough: (id) =>
-      (writer.writeFreeing ?? writer.write).call(writer, () => {
+      writer.writeFreeing((tx) => {
         const gone = statsThroughStmt.get({ id });
-        deleteThroughStmt.run({ id });
+        tx(deleteThroughStmt).run({ id });
         stats.frames -= gone?.frames ?? 0;
         stats.bytes -= gone?.bytes ?? 0;
       }),

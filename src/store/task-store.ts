@@ -1,7 +1,7 @@
 /**
  * Tasks and the commands held for them. Statements are prepared once with
  * placeholders and reused, so a call costs a bind and a step, never a SQL compile.
- * Every change goes through the Writer (write-batch.ts); reads see what is committed.
+ * Every change goes through the StoreWriter (store-writer.ts); reads see what is committed.
  */
 import {
   and,
@@ -23,10 +23,8 @@ import {
   zeroCountsByStatus,
 } from "../core/ports.ts";
 import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-bound.ts";
-import type { RelayDb } from "./database.ts";
 import { heldCommands, meta, tasks } from "./schema.ts";
-import type { Transactor } from "./transaction.ts";
-import type { Writer } from "./write-batch.ts";
+import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
 /** The meta row counting distinct task ids ever received. */
 export const TOTAL_RECEIVED_KEY = "totalTasksProcessed";
@@ -35,206 +33,232 @@ const p = sql.placeholder;
 /** update().set() takes SQL, not bare placeholders. */
 const param = (name: string) => sql`${p(name)}`;
 
-export function createTaskStore(
-  db: RelayDb,
-  transaction: Transactor,
-  writer: Writer,
-  onRollback: (reload: () => void) => void,
-): TaskStore {
-  const getStmt = db
-    .select()
-    .from(tasks)
-    .where(eq(tasks.taskId, p("taskId")))
-    .prepare();
-
-  // One statement for both cases: a new row, or a new attempt of an ended one.
-  // An active duplicate (the server resending a spawn) matches neither and
-  // returns no row: it keeps its place and attempt count.
-  const upsertStmt = db
-    .insert(tasks)
-    .values({
-      taskId: p("taskId"),
-      taskName: p("taskName"),
-      status: "pending",
-      spawnFrame: p("spawnFrame"),
-      receivedAt: p("receivedAt"),
-      attempts: 1,
-      seq: p("seq"),
-    })
-    .onConflictDoUpdate({
-      target: tasks.taskId,
-      set: {
-        taskName: sql`excluded.task_name`,
-        status: "pending",
-        spawnFrame: sql`excluded.spawn_frame`,
-        dispatchedTo: null,
-        machineId: null,
-        receivedAt: sql`excluded.received_at`,
-        dispatchedAt: null,
-        completedAt: null,
-        error: null,
-        lastReportedStatus: null,
-        attempts: sql`${tasks.attempts} + 1`,
-        // To the back of the queue, like any new arrival.
-        seq: sql`excluded.seq`,
-      },
-      setWhere: notInArray(tasks.status, [...ACTIVE_STATUSES]),
-    })
-    .returning()
-    .prepare();
-
-  const dispatchStmt = db
-    .update(tasks)
-    .set({
-      status: "dispatched",
-      dispatchedTo: param("daemonId"),
-      machineId: param("machineId"),
-      dispatchedAt: param("at"),
-    })
-    .where(eq(tasks.taskId, p("taskId")))
-    .prepare();
-
-  const endStmt = db
-    .update(tasks)
-    .set({ status: param("status"), completedAt: param("at"), error: param("error") })
-    // Only an active task ends; the row count keeps the ended-rows counter exact.
-    .where(and(eq(tasks.taskId, p("taskId")), inArray(tasks.status, [...ACTIVE_STATUSES])))
-    .returning({ id: tasks.taskId })
-    .prepare();
-
-  const reportStmt = db
-    .update(tasks)
-    .set({ lastReportedStatus: param("status") })
-    .where(eq(tasks.taskId, p("taskId")))
-    .prepare();
-
-  const activeStmt = db
-    .select()
-    .from(tasks)
-    .where(inArray(tasks.status, [...ACTIVE_STATUSES]))
-    .orderBy(asc(tasks.seq))
-    .prepare();
-
+/** The queries, prepared once. A list of statements, hence longer than a function should be. */
+function taskReads(reader: StoreReader) {
   const newestFirst = [desc(tasks.receivedAt), desc(tasks.seq)];
   // Pages of history never read the spawn frames: 500 rows of them could be 500 frames.
   const { spawnFrame: _spawnFrame, ...summary } = getTableColumns(tasks);
-  const listAllStmt = db
-    .select(summary)
-    .from(tasks)
-    .orderBy(...newestFirst)
-    .limit(p("limit"))
-    .offset(p("offset"))
-    .prepare();
-  const listByStatusStmt = db
-    .select(summary)
-    .from(tasks)
-    .where(eq(tasks.status, p("status")))
-    .orderBy(...newestFirst)
-    .limit(p("limit"))
-    .offset(p("offset"))
-    .prepare();
-  const countAllStmt = db.select({ n: count() }).from(tasks).prepare();
-  const countStatusStmt = db
-    .select({ n: count() })
-    .from(tasks)
-    .where(eq(tasks.status, p("status")))
-    .prepare();
-  // Walks the (status, seq) index; bounded by prune(), so no in-memory counters
-  // that every status change would have to keep in step.
-  const groupStmt = db
-    .select({ status: tasks.status, n: count() })
-    .from(tasks)
-    .groupBy(tasks.status)
-    .prepare();
+  return {
+    get: reader
+      .select()
+      .from(tasks)
+      .where(eq(tasks.taskId, p("taskId")))
+      .prepare(),
+    active: reader
+      .select()
+      .from(tasks)
+      .where(inArray(tasks.status, [...ACTIVE_STATUSES]))
+      .orderBy(asc(tasks.seq))
+      .prepare(),
+    listAll: reader
+      .select(summary)
+      .from(tasks)
+      .orderBy(...newestFirst)
+      .limit(p("limit"))
+      .offset(p("offset"))
+      .prepare(),
+    listByStatus: reader
+      .select(summary)
+      .from(tasks)
+      .where(eq(tasks.status, p("status")))
+      .orderBy(...newestFirst)
+      .limit(p("limit"))
+      .offset(p("offset"))
+      .prepare(),
+    countAll: reader.select({ n: count() }).from(tasks).prepare(),
+    countStatus: reader
+      .select({ n: count() })
+      .from(tasks)
+      .where(eq(tasks.status, p("status")))
+      .prepare(),
+    // Walks the (status, seq) index; bounded by prune(), so no in-memory counters
+    // that every status change would have to keep in step.
+    group: reader
+      .select({ status: tasks.status, n: count() })
+      .from(tasks)
+      .groupBy(tasks.status)
+      .prepare(),
+    maxSeq: reader
+      .select({ max: max(tasks.seq) })
+      .from(tasks)
+      .prepare(),
+    ended: reader
+      .select({ n: count() })
+      .from(tasks)
+      .where(notInArray(tasks.status, [...ACTIVE_STATUSES]))
+      .prepare(),
+    total: reader
+      .select({ value: meta.value })
+      .from(meta)
+      .where(eq(meta.key, TOTAL_RECEIVED_KEY))
+      .prepare(),
+    held: reader
+      .select({ frame: heldCommands.frame })
+      .from(heldCommands)
+      .where(eq(heldCommands.taskId, p("taskId")))
+      .orderBy(asc(heldCommands.id))
+      .prepare(),
+  };
+}
 
-  // The `n` oldest ended tasks, walking the completed-at index from its old end.
-  // The number of ended rows is kept in memory (below), so pruning a step at a
-  // time never has to count or skip over the `keep` rows that stay.
-  const pruneStmt = db
-    .delete(tasks)
-    .where(
-      inArray(
-        tasks.taskId,
-        db
-          .select({ id: tasks.taskId })
-          .from(tasks)
-          .where(and(notInArray(tasks.status, [...ACTIVE_STATUSES]), isNotNull(tasks.completedAt)))
-          .orderBy(asc(tasks.completedAt), asc(tasks.seq))
-          .limit(p("n")),
-      ),
-    )
-    .returning({ id: tasks.taskId })
-    .prepare();
-  const seqStmt = db
-    .select({ max: max(tasks.seq) })
-    .from(tasks)
-    .prepare();
-  const endedStmt = db
-    .select({ n: count() })
-    .from(tasks)
-    .where(notInArray(tasks.status, [...ACTIVE_STATUSES]))
-    .prepare();
+/** The write statements, declared once (store-writer.ts). A list, like taskReads. */
+function taskWrites(writer: StoreWriter) {
+  return {
+    // One statement for both cases: a new row, or a new attempt of an ended one.
+    // An active duplicate (the server resending a spawn) matches neither and
+    // returns no row: it keeps its place and attempt count.
+    upsert: writer.prepare((db) =>
+      db
+        .insert(tasks)
+        .values({
+          taskId: p("taskId"),
+          taskName: p("taskName"),
+          status: "pending",
+          spawnFrame: p("spawnFrame"),
+          receivedAt: p("receivedAt"),
+          attempts: 1,
+          seq: p("seq"),
+        })
+        .onConflictDoUpdate({
+          target: tasks.taskId,
+          set: {
+            taskName: sql`excluded.task_name`,
+            status: "pending",
+            spawnFrame: sql`excluded.spawn_frame`,
+            dispatchedTo: null,
+            machineId: null,
+            receivedAt: sql`excluded.received_at`,
+            dispatchedAt: null,
+            completedAt: null,
+            error: null,
+            lastReportedStatus: null,
+            attempts: sql`${tasks.attempts} + 1`,
+            // To the back of the queue, like any new arrival.
+            seq: sql`excluded.seq`,
+          },
+          setWhere: notInArray(tasks.status, [...ACTIVE_STATUSES]),
+        })
+        .returning()
+        .prepare(),
+    ),
+    dispatch: writer.prepare((db) =>
+      db
+        .update(tasks)
+        .set({
+          status: "dispatched",
+          dispatchedTo: param("daemonId"),
+          machineId: param("machineId"),
+          dispatchedAt: param("at"),
+        })
+        .where(eq(tasks.taskId, p("taskId")))
+        .prepare(),
+    ),
+    end: writer.prepare((db) =>
+      db
+        .update(tasks)
+        .set({ status: param("status"), completedAt: param("at"), error: param("error") })
+        // Only an active task ends; the row count keeps the ended-rows counter exact.
+        .where(and(eq(tasks.taskId, p("taskId")), inArray(tasks.status, [...ACTIVE_STATUSES])))
+        .returning({ id: tasks.taskId })
+        .prepare(),
+    ),
+    report: writer.prepare((db) =>
+      db
+        .update(tasks)
+        .set({ lastReportedStatus: param("status") })
+        .where(eq(tasks.taskId, p("taskId")))
+        .prepare(),
+    ),
+    // The `n` oldest ended tasks, walking the completed-at index from its old end.
+    // The number of ended rows is kept in memory (createTaskStore), so pruning a
+    // step at a time never has to count or skip over the `keep` rows that stay.
+    prune: writer.prepare((db) =>
+      db
+        .delete(tasks)
+        .where(
+          inArray(
+            tasks.taskId,
+            db
+              .select({ id: tasks.taskId })
+              .from(tasks)
+              .where(
+                and(notInArray(tasks.status, [...ACTIVE_STATUSES]), isNotNull(tasks.completedAt)),
+              )
+              .orderBy(asc(tasks.completedAt), asc(tasks.seq))
+              .limit(p("n")),
+          ),
+        )
+        .returning({ id: tasks.taskId })
+        .prepare(),
+    ),
+    bumpTotal: writer.prepare((db) =>
+      db
+        .insert(meta)
+        .values({ key: TOTAL_RECEIVED_KEY, value: "1" })
+        .onConflictDoUpdate({
+          target: meta.key,
+          set: { value: sql`CAST(${meta.value} AS INTEGER) + 1` },
+        })
+        .prepare(),
+    ),
+    hold: writer.prepare((db) =>
+      db
+        .insert(heldCommands)
+        .values({ taskId: p("taskId"), frame: p("frame") })
+        .prepare(),
+    ),
+    dropHeld: writer.prepare((db) =>
+      db
+        .delete(heldCommands)
+        .where(eq(heldCommands.taskId, p("taskId")))
+        .prepare(),
+    ),
+  };
+}
+
+export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskStore {
+  const read = taskReads(reader);
+  const w = taskWrites(writer);
   // Read at open and after a rollback; kept in step by every write applied below
   // (one connection owns the file).
   let nextSeq = 0;
   let endedRows = 0;
   const reload = (): void => {
-    nextSeq = (seqStmt.get()?.max ?? 0) + 1;
-    endedRows = endedStmt.get()?.n ?? 0;
+    nextSeq = (read.maxSeq.get()?.max ?? 0) + 1;
+    endedRows = read.ended.get()?.n ?? 0;
   };
   reload();
-  onRollback(reload);
-
-  const totalGetStmt = db
-    .select({ value: meta.value })
-    .from(meta)
-    .where(eq(meta.key, TOTAL_RECEIVED_KEY))
-    .prepare();
-  const totalBumpStmt = db
-    .insert(meta)
-    .values({ key: TOTAL_RECEIVED_KEY, value: "1" })
-    .onConflictDoUpdate({
-      target: meta.key,
-      set: { value: sql`CAST(${meta.value} AS INTEGER) + 1` },
-    })
-    .prepare();
-
-  const holdStmt = db
-    .insert(heldCommands)
-    .values({ taskId: p("taskId"), frame: p("frame") })
-    .prepare();
-  const heldStmt = db
-    .select({ frame: heldCommands.frame })
-    .from(heldCommands)
-    .where(eq(heldCommands.taskId, p("taskId")))
-    .orderBy(asc(heldCommands.id))
-    .prepare();
-  const dropHeldStmt = db
-    .delete(heldCommands)
-    .where(eq(heldCommands.taskId, p("taskId")))
-    .prepare();
+  writer.onRollback(reload);
 
   /** A new task, or a new attempt of an ended one; an active duplicate changes nothing. */
-  const applySavePending = (task: Parameters<TaskStore["savePending"]>[0]): void => {
-    const row = upsertStmt.get({ ...task, seq: nextSeq });
+  const applySavePending = (tx: WriteTx, task: Parameters<TaskStore["savePending"]>[0]): void => {
+    const row = tx(w.upsert).get({ ...task, seq: nextSeq });
     if (row === undefined) return;
     nextSeq += 1;
     if (row.attempts === 1) {
-      totalBumpStmt.run();
+      tx(w.bumpTotal).run();
       return;
     }
     endedRows -= 1;
     // Commands held for the previous attempt belong to a run that is over.
-    dropHeldStmt.run({ taskId: task.taskId });
+    tx(w.dropHeld).run({ taskId: task.taskId });
+  };
+
+  const applyPrune = (tx: WriteTx, keep: number, maxRows: number): number => {
+    const excess = Math.min(endedRows - Math.max(0, Math.trunc(keep)), maxRows);
+    if (excess <= 0) return 0;
+    const deleted = tx(w.prune).all({ n: excess }).length;
+    endedRows -= deleted;
+    return deleted;
   };
 
   return {
-    get: (taskId) => getStmt.get({ taskId }) ?? null,
+    get: (taskId) => read.get.get({ taskId }) ?? null,
 
-    savePending: (task) => writer.write(() => applySavePending(task)),
+    savePending: (task) => writer.write((tx) => applySavePending(tx, task)),
 
     markDispatched: (taskId, daemonId, machineId, at) =>
-      writer.write(() => dispatchStmt.run({ taskId, daemonId, machineId, at })),
+      writer.write((tx) => tx(w.dispatch).run({ taskId, daemonId, machineId, at })),
 
     markEnded: (taskId, status, at, error) => {
       if (ACTIVE_STATUSES.includes(status)) {
@@ -242,51 +266,46 @@ export function createTaskStore(
       }
       // History keeps a bounded copy; the frame upstream carried the whole text.
       const kept = boundNullable(error, HISTORY_TEXT_MAX_BYTES);
-      writer.write(() => {
-        if (endStmt.all({ taskId, status, at, error: kept }).length > 0) endedRows += 1;
+      writer.write((tx) => {
+        if (tx(w.end).all({ taskId, status, at, error: kept }).length > 0) endedRows += 1;
       });
     },
 
     setReportedStatus: (taskId, status) => {
       const kept = boundText(status, HISTORY_TEXT_MAX_BYTES);
-      writer.write(() => reportStmt.run({ taskId, status: kept }));
+      writer.write((tx) => tx(w.report).run({ taskId, status: kept }));
     },
 
-    loadActive: () => activeStmt.all(),
+    loadActive: () => read.active.all(),
 
-    totalReceived: () => Number(totalGetStmt.get()?.value ?? 0) || 0,
+    totalReceived: () => Number(read.total.get()?.value ?? 0) || 0,
 
-    list: ({ limit, offset, status }: TaskQuery) =>
-      transaction(() => {
-        // One read transaction so rows and total come from the same snapshot.
-        const page =
-          status === undefined
-            ? listAllStmt.all({ limit, offset })
-            : listByStatusStmt.all({ limit, offset, status });
-        const total =
-          status === undefined ? countAllStmt.get()?.n : countStatusStmt.get({ status })?.n;
-        return { tasks: page, total: total ?? 0 };
-      }),
+    list: ({ limit, offset, status }: TaskQuery) => {
+      // Rows and total agree without a read transaction: every write reaches the
+      // file in a COMMIT made synchronously on this one connection (store-writer.ts),
+      // so none can land between these two statements.
+      const page =
+        status === undefined
+          ? read.listAll.all({ limit, offset })
+          : read.listByStatus.all({ limit, offset, status });
+      const total =
+        status === undefined ? read.countAll.get()?.n : read.countStatus.get({ status })?.n;
+      return { tasks: page, total: total ?? 0 };
+    },
 
     countByStatus: () => {
       const counts = zeroCountsByStatus();
-      for (const { status, n } of groupStmt.all()) counts[status] = n;
+      for (const { status, n } of read.group.all()) counts[status] = n;
       return counts;
     },
 
     prune: (keep, maxRows = Number.MAX_SAFE_INTEGER, pruned) =>
-      writer.write(() => {
-        const excess = Math.min(endedRows - Math.max(0, Math.trunc(keep)), maxRows);
-        if (excess <= 0) return 0;
-        const deleted = pruneStmt.all({ n: excess }).length;
-        endedRows -= deleted;
-        return deleted;
-      }, pruned),
+      writer.write((tx) => applyPrune(tx, keep, maxRows), pruned),
 
-    holdCommand: (taskId, frame) => writer.write(() => holdStmt.run({ taskId, frame })),
+    holdCommand: (taskId, frame) => writer.write((tx) => tx(w.hold).run({ taskId, frame })),
 
-    dropHeldCommands: (taskId) => writer.write(() => dropHeldStmt.run({ taskId })),
+    dropHeldCommands: (taskId) => writer.write((tx) => tx(w.dropHeld).run({ taskId })),
 
-    heldCommands: (taskId) => heldStmt.all({ taskId }).map((r) => r.frame),
+    heldCommands: (taskId) => read.held.all({ taskId }).map((r) => r.frame),
   };
 }

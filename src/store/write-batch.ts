@@ -2,7 +2,8 @@
  * Group commit with write-behind (docs/protocol.md "Storage failures").
  *
  * Stores never touch the database directly: each write is an operation handed
- * to `write()`. The turn's operations are applied, in order, in one
+ * to `write()` (through a StoreWriter, store-writer.ts, for the SQLite stores:
+ * it is the only way they have to run a write statement). The turn's operations are applied, in order, in one
  * transaction once the turn's I/O callbacks have run (setImmediate), and what
  * waited for them (`afterCommit`: every frame the relay sends) runs after the
  * COMMIT. One commit carries every write a burst of frames caused.
@@ -19,9 +20,16 @@
  * committed state (they are plain SQL on their arguments); whatever they
  * report outward goes through `committed`, called once, after the COMMIT.
  */
-import type { Database } from "bun:sqlite";
 import type { Clock, TimerHandle } from "../core/clock.ts";
 import type { StorageStatus } from "../core/ports.ts";
+import { storageErrorCode, type TransactionDriver } from "./sqlite-transactions.ts";
+
+// Whoever builds a batch builds its driver too: one module to import them from.
+export {
+  sqliteTransactions,
+  storageErrorCode,
+  type TransactionDriver,
+} from "./sqlite-transactions.ts";
 
 /** How the stores write: the only path to the database for a change. */
 export interface Writer {
@@ -53,42 +61,6 @@ export interface WriteBatch extends Writer {
   stop(): void;
 }
 
-/**
- * The transaction the batch applies its operations in. SQLite's (below) is
- * the real one; the simulation wraps it to make commits fail on purpose.
- */
-export interface TransactionDriver {
-  begin(): void;
-  commit(): void;
-  /** Undoes an open transaction; harmless when SQLite already rolled it back. */
-  rollback(): void;
-  /** After a full disk: give back what the database can (the WAL beyond the main file). */
-  reclaim?(): void;
-}
-
-export function sqliteTransactions(sqlite: Database): TransactionDriver {
-  return {
-    begin: () => sqlite.run("BEGIN"),
-    commit: () => sqlite.run("COMMIT"),
-    rollback: () => {
-      try {
-        if (sqlite.inTransaction) sqlite.run("ROLLBACK");
-      } catch {
-        // SQLite already rolled the transaction back itself.
-      }
-    },
-    reclaim: () => {
-      try {
-        // The WAL keeps every page committed since the last checkpoint: folding it into the
-        // main file and truncating it can free as much as the data itself takes.
-        sqlite.run("PRAGMA wal_checkpoint(TRUNCATE)");
-      } catch {
-        // No room even for that: the retry will tell.
-      }
-    },
-  };
-}
-
 export interface WriteBatchOptions {
   clock: Clock;
   /** Runs `fn` at the end of the current turn. */
@@ -112,83 +84,167 @@ interface Pending {
   frees: boolean;
 }
 
-/**
- * SQLite result codes that say the storage cannot take the write now; any
- * other error from an operation is a bug in that operation.
- */
-const STORAGE_CODES = [
-  "SQLITE_FULL",
-  "SQLITE_IOERR",
-  "SQLITE_BUSY",
-  "SQLITE_LOCKED",
-  "SQLITE_READONLY",
-  "SQLITE_CANTOPEN",
-  "SQLITE_NOMEM",
-  "SQLITE_PROTOCOL",
-  "SQLITE_CORRUPT",
-  "SQLITE_NOTADB",
-  "SQLITE_PERM",
-];
-
-/** The SQLite code of a storage failure (e.g. SQLITE_FULL, SQLITE_IOERR_WRITE), or null for a bug. */
-export function storageErrorCode(err: unknown): string | null {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== "string") return null;
-  return STORAGE_CODES.some((c) => code === c || code.startsWith(`${c}_`)) ? code : null;
-}
-
 const HEALTHY: StorageStatus = { ok: true };
 
 export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions): WriteBatch {
-  const { clock } = opts;
-  const schedule = opts.schedule ?? setImmediate;
-  const baseMs = opts.retryBaseMs ?? 50;
-  const maxMs = opts.retryMaxMs ?? 2000;
-  let queue: Pending[] = [];
-  let waiting: Array<() => void> = [];
-  let scheduled = false;
-  let status: StorageStatus = HEALTHY;
-  let retryTimer: TimerHandle | null = null;
-  let retries = 0;
-  let stopped = false;
+  const batch = new GroupCommit(tx, opts);
+  // Plain functions, not methods: the stores and the relay pass them around detached.
+  return {
+    write: (apply, committed, dropped) =>
+      batch.enqueue(apply as () => unknown, committed as Pending["committed"], dropped, false),
+    writeFreeing: (apply) => batch.enqueue(apply, undefined, undefined, true),
+    afterCommit: (fn) => batch.afterCommit(fn),
+    flush: () => batch.flush(),
+    onRollback: (reload) => batch.onRollback(reload),
+    get status() {
+      return batch.status();
+    },
+    stop: () => batch.stop(),
+  };
+}
+
+class GroupCommit {
+  private queue: Pending[] = [];
+  private waiting: Array<() => void> = [];
+  private scheduled = false;
+  private current: StorageStatus = HEALTHY;
+  private retryTimer: TimerHandle | null = null;
+  private retries = 0;
+  private stopped = false;
   /** Telling what waited for a commit: an afterCommit made meanwhile waits its turn. */
-  let delivering = false;
-  const reloads: Array<() => void> = [];
+  private delivering = false;
+  private readonly reloads: Array<() => void> = [];
+  private readonly schedule: (fn: () => void) => void;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
 
-  const setStatus = (next: StorageStatus): void => {
-    status = next;
-    opts.onStatusChange?.(next);
-  };
+  constructor(
+    private readonly tx: TransactionDriver,
+    private readonly opts: WriteBatchOptions,
+  ) {
+    this.schedule = opts.schedule ?? setImmediate;
+    this.baseMs = opts.retryBaseMs ?? 50;
+    this.maxMs = opts.retryMaxMs ?? 2000;
+  }
 
-  const rollback = (): void => {
-    tx.rollback();
-    for (const reload of reloads) reload();
-  };
+  enqueue(
+    apply: () => unknown,
+    committed: Pending["committed"],
+    dropped: Pending["dropped"],
+    frees: boolean,
+  ): void {
+    this.queue.push({ apply, committed, dropped, result: undefined, bug: null, frees });
+    // While failing, the retry timer decides when to try again.
+    if (this.scheduled || !this.current.ok) return;
+    this.scheduled = true;
+    this.schedule(() => this.flush());
+  }
 
-  /** Applies the queue in one transaction; on failure says which operation failed (-1: BEGIN/COMMIT). */
+  afterCommit(fn: () => void): void {
+    if (this.delivering || this.queue.length > 0 || !this.current.ok) this.waiting.push(fn);
+    else fn();
+  }
+
+  onRollback(reload: () => void): void {
+    this.reloads.push(reload);
+  }
+
+  status(): StorageStatus {
+    const s = this.current;
+    return s.ok ? s : { ...s, pendingWrites: this.live() };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer !== null) this.opts.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  flush(): boolean {
+    this.scheduled = false;
+    if (this.retryTimer !== null) {
+      this.opts.clock.clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    if (!this.current.ok) this.commitFreeingFirst();
+    while (this.queue.length > 0) {
+      const outcome = this.applyAll();
+      if (outcome.ok) break;
+      const code = storageErrorCode(outcome.err);
+      if (code === null && outcome.op !== null) {
+        // One broken operation must not stall every other write: drop it, report it, go on.
+        outcome.op.bug = { err: outcome.err };
+        this.opts.onBug?.(outcome.err);
+        continue;
+      }
+      this.failed(outcome.err, code ?? "SQLITE_ERROR");
+      return false;
+    }
+    this.deliver();
+    return true;
+  }
+
+  /** After a COMMIT: tells each write its result, then runs what waited for them, in call order. */
+  private deliver(): void {
+    const done = this.queue;
+    const run = this.waiting;
+    this.queue = [];
+    this.waiting = [];
+    this.retries = 0;
+    // In call order: an afterCommit made by any of these callbacks runs after
+    // the ones that were already waiting, never ahead of them.
+    this.delivering = true;
+    try {
+      if (!this.current.ok) this.setStatus(HEALTHY);
+      for (const op of done) {
+        if (op.bug === null) op.committed?.(op.result);
+        else op.dropped?.(op.bug.err);
+      }
+      for (const fn of run) fn();
+      // Asked for meanwhile: due now unless the callbacks wrote something (then after its commit).
+      while (this.waiting.length > 0 && this.queue.length === 0) {
+        const next = this.waiting;
+        this.waiting = [];
+        for (const fn of next) fn();
+      }
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  private setStatus(next: StorageStatus): void {
+    this.current = next;
+    this.opts.onStatusChange?.(next);
+  }
+
+  private rollback(): void {
+    this.tx.rollback();
+    for (const reload of this.reloads) reload();
+  }
+
   /**
    * Applies the queue in one transaction, the space-freeing writes first (see
    * commitFreeingFirst); on failure says which operation failed (null: BEGIN/COMMIT).
    */
-  const applyAll = (): { ok: true } | { ok: false; err: unknown; op: Pending | null } => {
+  private applyAll(): { ok: true } | { ok: false; err: unknown; op: Pending | null } {
     let current: Pending | null = null;
     try {
-      tx.begin();
+      this.tx.begin();
       for (const freeing of [true, false]) {
-        for (const op of queue) {
+        for (const op of this.queue) {
           if (op.frees !== freeing || op.bug !== null) continue;
           current = op;
           op.result = op.apply();
         }
       }
       current = null;
-      tx.commit();
+      this.tx.commit();
       return { ok: true };
     } catch (err) {
-      rollback();
+      this.rollback();
       return { ok: false, err, op: current };
     }
-  };
+  }
 
   /**
    * Space-freeing writes delete only rows already delivered, older than any
@@ -197,145 +253,44 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
    * that was already sent). A retry after a failure commits them on their
    * own first, then folds the WAL back: what was sent makes room for what waits.
    */
-  const commitFreeingFirst = (): void => {
-    const freeing = queue.filter((op) => op.frees && op.bug === null);
+  private commitFreeingFirst(): void {
+    const freeing = this.queue.filter((op) => op.frees && op.bug === null);
     if (freeing.length === 0) return;
     try {
-      tx.begin();
+      this.tx.begin();
       for (const op of freeing) op.apply();
-      tx.commit();
+      this.tx.commit();
     } catch {
-      rollback();
+      this.rollback();
       return;
     }
-    queue = queue.filter((op) => !freeing.includes(op));
-    tx.reclaim?.();
-  };
+    this.queue = this.queue.filter((op) => !freeing.includes(op));
+    this.tx.reclaim?.();
+  }
 
-  const live = (): number => queue.reduce((n, op) => (op.bug === null ? n + 1 : n), 0);
+  private live(): number {
+    return this.queue.reduce((n, op) => (op.bug === null ? n + 1 : n), 0);
+  }
 
-  const failed = (err: unknown, code: string): void => {
-    retries += 1;
+  /** A commit failed for the storage: report it, then retry after a growing, capped delay. */
+  private failed(err: unknown, code: string): void {
+    this.retries += 1;
     const message = err instanceof Error ? err.message : String(err);
-    setStatus({
+    const was = this.current;
+    this.setStatus({
       ok: false,
       code,
       error: message,
-      since: status.ok ? clock.now() : status.since,
-      attempts: retries,
-      pendingWrites: live(),
+      since: was.ok ? this.opts.clock.now() : was.since,
+      attempts: this.retries,
+      pendingWrites: this.live(),
     });
-    if (stopped) return;
-    if (code.startsWith("SQLITE_FULL")) tx.reclaim?.();
-    const delay = Math.min(maxMs, baseMs * 2 ** Math.min(retries - 1, 16));
-    retryTimer = clock.setTimeout(() => {
-      retryTimer = null;
-      flush();
+    if (this.stopped) return;
+    if (code.startsWith("SQLITE_FULL")) this.tx.reclaim?.();
+    const delay = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.retries - 1, 16));
+    this.retryTimer = this.opts.clock.setTimeout(() => {
+      this.retryTimer = null;
+      this.flush();
     }, delay);
-  };
-
-  const flush = (): boolean => {
-    scheduled = false;
-    if (retryTimer !== null) {
-      clock.clearTimeout(retryTimer);
-      retryTimer = null;
-    }
-    if (!status.ok) commitFreeingFirst();
-    while (queue.length > 0) {
-      const outcome = applyAll();
-      if (outcome.ok) break;
-      const code = storageErrorCode(outcome.err);
-      if (code === null && outcome.op !== null) {
-        // One broken operation must not stall every other write: drop it, report it, go on.
-        outcome.op.bug = { err: outcome.err };
-        opts.onBug?.(outcome.err);
-        continue;
-      }
-      failed(outcome.err, code ?? "SQLITE_ERROR");
-      return false;
-    }
-    const done = queue;
-    const run = waiting;
-    queue = [];
-    waiting = [];
-    retries = 0;
-    // In call order: an afterCommit made by any of these callbacks runs after
-    // the ones that were already waiting, never ahead of them.
-    delivering = true;
-    try {
-      if (!status.ok) setStatus(HEALTHY);
-      for (const op of done) {
-        if (op.bug === null) op.committed?.(op.result);
-        else op.dropped?.(op.bug.err);
-      }
-      for (const fn of run) fn();
-      // Asked for meanwhile: due now unless the callbacks wrote something (then after its commit).
-      while (waiting.length > 0 && queue.length === 0) {
-        const next = waiting;
-        waiting = [];
-        for (const fn of next) fn();
-      }
-    } finally {
-      delivering = false;
-    }
-    return true;
-  };
-
-  return {
-    write(apply, committed, dropped) {
-      queue.push({
-        apply,
-        committed: committed as ((result: unknown) => void) | undefined,
-        dropped,
-        result: undefined,
-        bug: null,
-        frees: false,
-      });
-      // While failing, the retry timer decides when to try again.
-      if (scheduled || !status.ok) return;
-      scheduled = true;
-      schedule(flush);
-    },
-    writeFreeing(apply) {
-      this.write(apply);
-      (queue.at(-1) as Pending).frees = true;
-    },
-    afterCommit(fn) {
-      if (delivering || queue.length > 0 || !status.ok) waiting.push(fn);
-      else fn();
-    },
-    flush,
-    onRollback(reload) {
-      reloads.push(reload);
-    },
-    get status() {
-      return status.ok ? status : { ...status, pendingWrites: live() };
-    },
-    stop() {
-      stopped = true;
-      if (retryTimer !== null) clock.clearTimeout(retryTimer);
-      retryTimer = null;
-    },
-  };
-}
-
-/**
- * A writer without batching (tools, tests): each operation is its own
- * transaction, committed before `write` returns. An operation that throws is
- * rolled back, told `dropped`, and its error reaches the caller.
- */
-export function createImmediateWriter(sqlite: Database): Writer {
-  const inTransaction = sqlite.transaction((apply: () => unknown) => apply());
-  return {
-    write(apply, committed, dropped) {
-      let result: ReturnType<typeof apply>;
-      try {
-        result = inTransaction(apply) as ReturnType<typeof apply>;
-      } catch (err) {
-        dropped?.(err);
-        throw err;
-      }
-      committed?.(result);
-    },
-  };
+  }
 }

@@ -1,6 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { createConnectionLogStore, LOG_PRUNE_EVERY } from "../../src/store/connection-log-store.ts";
-import { createImmediateWriter } from "../../src/store/write-batch.ts";
+import {
+  createImmediateWriter,
+  createStoreWriter,
+  storeReader,
+} from "../../src/store/store-writer.ts";
 import { BACKENDS, openBatched, openStores, row, tempDir } from "./helpers.ts";
 
 const count = (db: { sqlite: import("bun:sqlite").Database }) =>
@@ -88,8 +92,9 @@ describe("ConnectionLogStore (SQLite only)", () => {
 
   test("rejects a negative or fractional keep", () => {
     using db = openStores();
-    const writer = createImmediateWriter(db.sqlite);
-    expect(() => createConnectionLogStore(db.db, -1, writer)).toThrow(RangeError);
-    expect(() => createConnectionLogStore(db.db, 1.5, writer)).toThrow(RangeError);
+    const reader = storeReader(db.db);
+    const writer = createStoreWriter(db.db, createImmediateWriter(db.sqlite));
+    expect(() => createConnectionLogStore(reader, writer, -1)).toThrow(RangeError);
+    expect(() => createConnectionLogStore(reader, writer, 1.5)).toThrow(RangeError);
   });
 });

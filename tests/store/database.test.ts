@@ -3,8 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase, resolveDatabasePath } from "../../src/store/database.ts";
-import { createTransactor } from "../../src/store/transaction.ts";
-import { createImmediateWriter } from "../../src/store/write-batch.ts";
+import { createImmediateWriter } from "../../src/store/store-writer.ts";
 import { NO_LIMIT, openBatched, openStores, pending, row, tempDir } from "./helpers.ts";
 
 function pragma(db: { sqlite: Database }, name: string): unknown {
@@ -145,61 +144,5 @@ describe("createStores with a write batch", () => {
     db.endTurn();
     expect(db.stores.storage()).toEqual(db.batch.status);
     expect(db.stores.storage()).toMatchObject({ ok: false, code: "SQLITE_FULL", pendingWrites: 1 });
-  });
-});
-
-describe("createTransactor (the read transactions behind TaskStore.list)", () => {
-  const count = (db: { sqlite: Database }) =>
-    row<{ n: number }>(db.sqlite, "SELECT COUNT(*) AS n FROM meta").n;
-  const insert = (db: { sqlite: Database }, key: string) =>
-    db.sqlite.run("INSERT INTO meta (key, value) VALUES (?, 'v')", [key]);
-
-  test("commits the callback's writes and returns its value", () => {
-    using db = openDatabase(":memory:");
-    const transaction = createTransactor(db.sqlite);
-    const result = transaction(() => {
-      insert(db, "a");
-      insert(db, "b");
-      return 42;
-    });
-    expect([result, count(db), db.sqlite.inTransaction]).toEqual([42, 2, false]);
-  });
-
-  test("rolls everything back when the callback throws", () => {
-    using db = openDatabase(":memory:");
-    const transaction = createTransactor(db.sqlite);
-    insert(db, "kept");
-    expect(() =>
-      transaction(() => {
-        insert(db, "rolled back");
-        throw new Error("boom");
-      }),
-    ).toThrow("boom");
-    expect(count(db)).toBe(1);
-  });
-
-  test("a nested transaction that throws undoes only its own writes", () => {
-    using db = openDatabase(":memory:");
-    const transaction = createTransactor(db.sqlite);
-    transaction(() => {
-      insert(db, "outer");
-      expect(() =>
-        transaction(() => {
-          insert(db, "inner");
-          throw new Error("inner");
-        }),
-      ).toThrow("inner");
-    });
-    expect(db.sqlite.query("SELECT key FROM meta").all()).toEqual([{ key: "outer" }]);
-  });
-
-  test("refuses an async callback and rolls back what it wrote before awaiting", () => {
-    using db = openDatabase(":memory:");
-    const transaction = createTransactor(db.sqlite);
-    const asyncFn = async () => {
-      insert(db, "written before the first await");
-    };
-    expect(() => transaction(asyncFn)).toThrow(/synchronous/);
-    expect(count(db)).toBe(0);
   });
 });

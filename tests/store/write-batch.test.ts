@@ -14,11 +14,8 @@ import { join } from "node:path";
 import { ManualClock } from "../../src/core/manual-clock.ts";
 import type { OutboxDrop, StorageStatus } from "../../src/core/ports.ts";
 import { createMemoryStores } from "../../src/store/memory-stores.ts";
-import {
-  createImmediateWriter,
-  createWriteBatch,
-  storageErrorCode,
-} from "../../src/store/write-batch.ts";
+import { createImmediateWriter } from "../../src/store/store-writer.ts";
+import { createWriteBatch, storageErrorCode } from "../../src/store/write-batch.ts";
 import {
   type Batched,
   NO_LIMIT,
