@@ -26,10 +26,19 @@ export interface DemoCommandIo {
   err(line: string): void;
 }
 
+/** How to attach a daemon of one's own: it then gets tasks like the simulated ones. */
+function attachLines(attach: { url: string; key: string | null }): string[] {
+  const key = attach.key ?? "<one of MAKIMA_RELAY_DAEMON_KEYS>";
+  return [
+    `  daemon     ${attach.url}  key ${key}`,
+    `Attach your own daemon: MAKIMA_DAEMON_SERVER_URL=${attach.url} MAKIMA_API_KEY=${key} makima daemon`,
+  ];
+}
+
 export async function runDemoCommand(io: DemoCommandIo): Promise<number> {
   const parsed = parseDemoArgs(io.args);
   if (!parsed.ok) {
-    io.err(`makima-relay: ${parsed.message}`);
+    io.err(`makima-relay: ${parsed.error}`);
     return 2;
   }
   const tempDb = join(tmpdir(), `makima-relay-demo-${randomUUID()}`, "relay.db");
@@ -58,6 +67,7 @@ export async function runDemoCommand(io: DemoCommandIo): Promise<number> {
         `  API docs   ${demo.urls.docs}`,
         `  status     ${demo.urls.status}`,
         `  database   ${loaded.config.dbPath}${temporary ? " (temporary, removed on exit)" : ""}`,
+        ...attachLines(demo.attach),
         `Spawning ${parsed.value.ratePerSec ?? DEMO_DEFAULTS.ratePerSec} task(s)/s. Relay logs at ${loaded.config.logLevel} level below (MAKIMA_RELAY_LOG_LEVEL=info for more). Ctrl-C to stop.`,
       ].join("\n"),
     );

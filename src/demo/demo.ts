@@ -38,19 +38,33 @@ export interface Demo {
   /** The daemons' current connections (a dropped daemon's replacement appears here). */
   readonly daemons: readonly SimDaemon[];
   readonly urls: { dashboard: string; docs: string; status: string };
+  /**
+   * Where your own daemon (a real `makima daemon`, wscat, the `ws` package)
+   * attaches to get tasks like the simulated ones: the daemon URL, and the
+   * demo's own daemon key, or null when MAKIMA_RELAY_DAEMON_KEYS was given
+   * (then any of those keys works, and the demo does not print them).
+   */
+  readonly attach: { url: string; key: string | null };
   stop(): Promise<void>;
 }
 
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const rng = opts.rng ?? Math.random;
   const apiKey = `demo-${randomUUID()}`;
+  // A key to show, so that a user can attach a daemon of their own; never the upstream key.
+  const attachKey = opts.config.daemonKeys.length === 0 ? `demo-daemon-${randomUUID()}` : null;
   const server = startSimServer({ apiKeys: [apiKey] });
   const upstream = normaliseServerUrl(server.url);
-  if (!upstream.ok) throw new Error(`sim server URL ${server.url}: ${upstream.reason}`);
+  if (!upstream.ok) throw new Error(`sim server URL ${server.url}: ${upstream.error}`);
   let relay: RelayServer;
   try {
     relay = await startRelayServer(
-      { ...opts.config, serverUrl: upstream.url, apiKey },
+      {
+        ...opts.config,
+        serverUrl: upstream.value,
+        apiKey,
+        daemonKeys: attachKey ? [attachKey] : opts.config.daemonKeys,
+      },
       opts.overrides,
     );
   } catch (err) {
@@ -95,6 +109,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       docs: `${relay.url}/swagger`,
       status: `${relay.url}/status`,
     },
+    attach: { url: `${relay.url.replace(/^http/, "ws")}/ws/daemon`, key: attachKey },
     stop() {
       stopping ??= (async () => {
         server.stopSpawning();

@@ -6,7 +6,9 @@
  */
 import { expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
+import { connectSimDaemon } from "../../src/sim/index.ts";
 import { ensureBinary, freePort, spawnRelayBinary } from "../helpers/binary.ts";
+import { pollUntil } from "../helpers/probes.ts";
 
 const START_BUDGET_MS = 5000;
 
@@ -46,6 +48,31 @@ test("the binary's demo serves a dashboard with tasks flowing within 5 s", async
   const dbPath = printed.match(/database {3}(\S+) \(temporary/)?.[1];
   expect(dbPath).toBeDefined();
   expect(existsSync(dbPath as string)).toBe(true);
+
+  // The printed URL and key attach a daemon of one's own, which gets tasks like the others.
+  const attach = printed.match(/daemon {5}(ws:\S+) {2}key (\S+)/);
+  expect(attach?.[1]).toBe(`ws://127.0.0.1:${port}/ws/daemon`);
+  expect(printed).toContain(`MAKIMA_API_KEY=${attach?.[2]} makima daemon`);
+  const own = await connectSimDaemon({
+    url: attach?.[1] as string,
+    apiKey: attach?.[2] as string,
+    machineId: "my-own-daemon",
+    maxConcurrentTasks: 4,
+  });
+  await own.authenticated;
+  const spawn = await own.waitFor((f) => f.msg?.type === "spawnTask", 10_000);
+  const taskId = String(spawn.msg?.taskId);
+  own.complete(taskId, true);
+  const task = await pollUntil(
+    async () =>
+      (await (await fetch(`http://127.0.0.1:${port}/tasks/${taskId}`)).json()) as {
+        status?: string;
+        machineId?: string;
+      },
+    (t) => t.status === "completed",
+  );
+  expect(task).toMatchObject({ status: "completed", machineId: "my-own-daemon" });
+  await own.close();
 
   demo.kill("SIGTERM");
   expect(await demo.exited).toBe(0);
