@@ -1,7 +1,9 @@
 /**
- * Builds dist/makima-relay when it is missing or older than its sources, for
- * the benchmark and the tests that run the compiled binary. Only src/ and
- * drizzle/ go into the binary, so changing bench/ or tests/ rebuilds nothing.
+ * Compiles the relay into one executable: `bun run build` (dist/makima-relay),
+ * each target of `bun run release` (scripts/release.ts), and dist/makima-relay
+ * when it is missing or older than its sources, for the benchmark and the tests
+ * that run the compiled binary. Only src/ and drizzle/ go into the binary, so
+ * changing bench/ or tests/ rebuilds nothing.
  */
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -12,6 +14,73 @@ export const BINARY_PATH = join(REPO_ROOT, "dist", "makima-relay");
 const SOURCE_DIRS = ["src", "drizzle"] as const;
 const LOCK_DIR = join(REPO_ROOT, "dist", ".build.lock");
 const LOCK_TIMEOUT_MS = 180_000;
+
+/** The one list of build flags; the commit is baked in as MAKIMA_RELAY_COMMIT (src/version.ts). */
+const BUILD_FLAGS = [
+  "--compile",
+  "--minify-whitespace",
+  "--minify-syntax",
+  "--define",
+  'process.env.NODE_ENV="production"',
+  "--no-compile-autoload-dotenv",
+  "--no-compile-autoload-bunfig",
+  "--sourcemap",
+] as const;
+
+export interface CompileOptions {
+  outfile: string;
+  /** A `bun build --target`, e.g. "bun-linux-arm64"; the host's when absent. */
+  target?: string;
+  /** Defaults to sourceCommit(). */
+  commit?: string;
+}
+
+/** Compiles src/main.ts to `outfile`. A cross target's runtime comes from the npm registry. */
+export async function compileBinary(options: CompileOptions): Promise<void> {
+  const commit = options.commit ?? sourceCommit();
+  const args = [
+    process.execPath,
+    "build",
+    ...BUILD_FLAGS,
+    "--define",
+    `MAKIMA_RELAY_COMMIT=${JSON.stringify(commit)}`,
+    ...(options.target ? [`--target=${options.target}`] : []),
+    join(REPO_ROOT, "src", "main.ts"),
+    "--outfile",
+    options.outfile,
+  ];
+  const proc = Bun.spawn(args, { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
+  const [code, out, err] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  if (code !== 0) throw new Error(`bun build failed with exit code ${code}\n${out}${err}`);
+}
+
+/**
+ * The commit HEAD names, with "-dirty" when tracked files differ from it, or
+ * "unknown" without git or outside a checkout. GIT_OPTIONAL_LOCKS=0 keeps
+ * `git status` from taking the index lock that a concurrent `git add` needs.
+ */
+export function sourceCommit(root: string = REPO_ROOT): string {
+  const git = (...args: string[]): string | undefined => {
+    try {
+      const run = Bun.spawnSync(["git", "-C", root, ...args], {
+        env: { ...process.env, GIT_OPTIONAL_LOCKS: "0" },
+        stdout: "pipe",
+        stderr: "ignore",
+      });
+      return run.exitCode === 0 ? run.stdout.toString().trim() : undefined;
+    } catch {
+      return undefined; // no git on this machine
+    }
+  };
+  const head = git("rev-parse", "HEAD");
+  if (!head || !/^[0-9a-f]{40}$/.test(head)) return "unknown";
+  const changes = git("status", "--porcelain", "--untracked-files=no");
+  return changes ? `${head}-dirty` : head;
+}
 
 let building: Promise<string> | undefined;
 
@@ -33,17 +102,7 @@ async function buildIfStale(): Promise<string> {
   await withBuildLock(async () => {
     // Another process may have built it while we waited for the lock.
     if (!(await isStale())) return;
-    const proc = Bun.spawn([process.execPath, "run", "build"], {
-      cwd: REPO_ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    const [code, out, err] = await Promise.all([
-      proc.exited,
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-    ]);
-    if (code !== 0) throw new Error(`bun run build failed with exit code ${code}\n${out}${err}`);
+    await compileBinary({ outfile: BINARY_PATH });
   });
   return BINARY_PATH;
 }
@@ -110,4 +169,11 @@ async function lockOwnerIsGone(): Promise<boolean> {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "ESRCH";
   }
+}
+
+// `bun run build` (package.json) runs this file: a fresh dist/makima-relay for this machine.
+if (import.meta.main) {
+  const commit = sourceCommit();
+  await compileBinary({ outfile: BINARY_PATH, commit });
+  console.log(`${BINARY_PATH} (commit ${commit})`);
 }

@@ -13,7 +13,7 @@ import { firstShutdownSignal, stopWithin } from "./cli/signals.ts";
 import { parseStatusArgs, runStatus } from "./cli/status.ts";
 import { type Config, loadConfig } from "./config/config.ts";
 import { startRelayServer } from "./relay-server.ts";
-import { VERSION } from "./version.ts";
+import { VERSION, versionLine } from "./version.ts";
 
 const EXIT_BAD_CONFIG = 2;
 
@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (argv.includes("--version") || argv.includes("-v")) {
-    out(VERSION);
+    out(versionLine());
     return 0;
   }
   const configIo = {
