@@ -37,7 +37,7 @@ export const tasks = sqliteTable(
     index("tasks_status_seq_idx").on(t.status, t.seq),
     // list(): newest first. A status-filtered list sorts the matching rows instead.
     index("tasks_received_idx").on(t.receivedAt, t.seq),
-    // prune(): walks ended tasks from the most recently ended.
+    // prune(): walks ended tasks from the longest ended (oldest completed_at first).
     index("tasks_completed_idx").on(t.completedAt, t.seq),
   ],
 );
