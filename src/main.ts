@@ -67,10 +67,10 @@ async function main(argv: string[]): Promise<number> {
     case "status": {
       const parsed = parseStatusArgs(args, `http://127.0.0.1:${loaded.config.port}`);
       if (!parsed.ok) {
-        err(`makima-relay: ${parsed.message}`);
+        err(`makima-relay: ${parsed.error}`);
         return EXIT_BAD_CONFIG;
       }
-      return runStatus(parsed.url, { out, err, token: loaded.config.adminToken });
+      return runStatus(parsed.value, { out, err, token: loaded.config.adminToken });
     }
   }
   err(`makima-relay: unknown command or option "${loaded.rest.join(" ")}" (see --help)`);

@@ -2,6 +2,7 @@
 
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import type { DemoOptions } from "../demo/demo.ts";
+import { err, ok, type Result } from "../protocol/result.ts";
 
 export type DemoArgs = Pick<DemoOptions, "ratePerSec" | "runMs" | "failRate" | "flapEveryMs">;
 
@@ -22,23 +23,18 @@ function range(text: string | undefined): [number, number] | null {
   return min <= max ? [min, max] : null;
 }
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
-
 const FLAGS = ["--rate", "--run-ms", "--fail-rate", "--flap-ms"] as const;
 
-export function parseDemoArgs(args: readonly string[]): Parsed<DemoArgs> {
+export function parseDemoArgs(args: readonly string[]): Result<DemoArgs, string> {
   const value: DemoArgs = {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     const [flag, inline] = arg.split(/=(.*)/s, 2) as [string, string | undefined];
     if (!(FLAGS as readonly string[]).includes(flag)) {
-      return { ok: false, message: `demo: unknown argument "${arg}" (see --help)` };
+      return err(`demo: unknown argument "${arg}" (see --help)`);
     }
     const raw = inline ?? args[++i];
-    const bad = (what: string): Parsed<DemoArgs> => ({
-      ok: false,
-      message: `demo ${flag}: expected ${what}, got "${raw ?? ""}"`,
-    });
+    const bad = (what: string) => err(`demo ${flag}: expected ${what}, got "${raw ?? ""}"`);
     const n = Number(raw);
     if (flag === "--rate") {
       if (raw === undefined || !(n >= 0 && n <= 1000)) return bad("a number from 0 to 1000");
@@ -56,5 +52,5 @@ export function parseDemoArgs(args: readonly string[]): Parsed<DemoArgs> {
       value.flapEveryMs = r;
     }
   }
-  return { ok: true, value };
+  return ok(value);
 }

@@ -4,6 +4,7 @@
  * degraded or disconnected, 2 when it cannot be reached (or the arguments
  * are wrong).
  */
+import { err, ok, type Result } from "../protocol/result.ts";
 
 export const STATUS_EXIT = { ok: 0, notOk: 1, unreachable: 2 } as const;
 
@@ -74,25 +75,26 @@ export function formatStatus(doc: StatusDoc, url: string): string {
   return rows.map(([label, value]) => `${label.padEnd(10)}${value}`).join("\n");
 }
 
-export type StatusArgs = { ok: true; url: string } | { ok: false; message: string };
-
-/** `--url URL` or `--url=URL`; the default is the configured port on loopback. */
-export function parseStatusArgs(args: readonly string[], defaultUrl: string): StatusArgs {
+/** `--url URL` or `--url=URL`; the default is the configured port on loopback. The value is the URL. */
+export function parseStatusArgs(
+  args: readonly string[],
+  defaultUrl: string,
+): Result<string, string> {
   let url = defaultUrl;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     if (arg === "--url" || arg.startsWith("--url=")) {
       const value = arg === "--url" ? args[++i] : arg.slice("--url=".length);
-      if (!value) return { ok: false, message: "--url: missing value" };
+      if (!value) return err("--url: missing value");
       url = value;
       continue;
     }
-    return { ok: false, message: `status: unknown argument "${arg}" (see --help)` };
+    return err(`status: unknown argument "${arg}" (see --help)`);
   }
   if (!/^https?:\/\//.test(url)) {
-    return { ok: false, message: `--url: expected an http:// or https:// URL, got "${url}"` };
+    return err(`--url: expected an http:// or https:// URL, got "${url}"`);
   }
-  return { ok: true, url: url.replace(/\/+$/, "").replace(/\/status$/, "") };
+  return ok(url.replace(/\/+$/, "").replace(/\/status$/, ""));
 }
 
 export interface StatusIo {

@@ -100,8 +100,8 @@ function parseValue(spec: OptionSpec, raw: string): string | number | string[] |
     case "url": {
       if (raw.trim() === "") return null;
       const url = normaliseServerUrl(raw);
-      if (!url.ok) fail(spec, url.reason);
-      return (url as { url: string }).url;
+      if (!url.ok) fail(spec, url.error);
+      return (url as { value: string }).value;
     }
     default:
       return raw;

@@ -1,12 +1,13 @@
 /** Server URL normalisation (docs/protocol.md "Frames"). */
-export type UrlResult = { ok: true; url: string } | { ok: false; reason: string };
+import { err, ok, type Result } from "./result.ts";
 
-export function normaliseServerUrl(input: string): UrlResult {
+/** The daemon WebSocket URL of a server, or why the input is not one. */
+export function normaliseServerUrl(input: string): Result<string, string> {
   let parsed: URL;
   try {
     parsed = new URL(input.trim());
   } catch {
-    return { ok: false, reason: "not a valid URL" };
+    return err("not a valid URL");
   }
   const schemes: Record<string, string> = {
     "ws:": "ws:",
@@ -15,14 +16,14 @@ export function normaliseServerUrl(input: string): UrlResult {
     "https:": "wss:",
   };
   const scheme = schemes[parsed.protocol];
-  if (!scheme) return { ok: false, reason: "scheme must be ws, wss, http or https" };
+  if (!scheme) return err("scheme must be ws, wss, http or https");
   parsed.protocol = scheme;
   // Drop a trailing "/" first, so ".../ws/daemon/" is not given a second /ws/daemon.
   const path = parsed.pathname.replace(/\/$/, "");
   parsed.pathname = path.endsWith("/ws/daemon") ? path : `${path}/ws/daemon`;
   // A WebSocket URL has no fragment (RFC 6455 §3); Bun's client refuses one outright.
   parsed.hash = "";
-  return { ok: true, url: parsed.toString() };
+  return ok(parsed.toString());
 }
 
 /** A URL safe to log: credentials, query strings and fragments can carry secrets. */

@@ -178,17 +178,17 @@ class FramedSocket implements UpstreamSocket {
     let bytes = chunk;
     if (this.handshake !== null) {
       const answer = readHandshake(Buffer.concat([this.handshake, chunk]), this.key);
-      if (!answer.done) {
+      if (answer === null) {
         this.handshake = Buffer.concat([this.handshake, chunk]);
         return;
       }
       if (!answer.ok) {
-        this.failed(`WebSocket handshake failed: ${answer.reason}`);
+        this.failed(`WebSocket handshake failed: ${answer.error}`);
         return;
       }
       this.handshake = null;
       this.handlers.onOpen();
-      bytes = answer.rest;
+      bytes = answer.value;
       if (bytes.length === 0) return;
     }
     for (const event of this.reader.push(bytes)) {

@@ -6,6 +6,7 @@
  * frame instead of ~5 (BENCHMARKS.md, recommendation 1).
  */
 import { createHash, randomBytes } from "node:crypto";
+import { err, ok, type Result } from "../protocol/result.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -32,33 +33,27 @@ export const acceptFor = (key: string): string =>
     .update(key + GUID)
     .digest("base64");
 
-export type HandshakeResult =
-  | { done: false }
-  | { done: true; ok: true; rest: Buffer }
-  | { done: true; ok: false; reason: string };
-
-/** Reads the server's answer to the handshake from what has arrived so far. */
-export function readHandshake(received: Buffer, key: string): HandshakeResult {
+/**
+ * Reads the server's answer to the handshake from what has arrived so far:
+ * null until its header is complete, then the bytes after it (the first
+ * frames, often none) or why the server refused.
+ */
+export function readHandshake(received: Buffer, key: string): Result<Buffer, string> | null {
   const end = received.indexOf("\r\n\r\n");
-  if (end < 0)
-    return received.length > 16_384
-      ? { done: true, ok: false, reason: "handshake answer too long" }
-      : { done: false };
+  if (end < 0) return received.length > 16_384 ? err("handshake answer too long") : null;
   const head = received.subarray(0, end).toString("latin1").split("\r\n");
   const status = head[0] ?? "";
-  if (!/^HTTP\/1\.1 101\b/.test(status))
-    return { done: true, ok: false, reason: `server answered "${status}"` };
+  if (!/^HTTP\/1\.1 101\b/.test(status)) return err(`server answered "${status}"`);
   const headers = new Map<string, string>();
   for (const line of head.slice(1)) {
     const colon = line.indexOf(":");
     if (colon > 0)
       headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
-  if (headers.get("upgrade")?.toLowerCase() !== "websocket")
-    return { done: true, ok: false, reason: "no Upgrade: websocket" };
+  if (headers.get("upgrade")?.toLowerCase() !== "websocket") return err("no Upgrade: websocket");
   if (headers.get("sec-websocket-accept") !== acceptFor(key))
-    return { done: true, ok: false, reason: "wrong Sec-WebSocket-Accept" };
-  return { done: true, ok: true, rest: received.subarray(end + 4) };
+    return err("wrong Sec-WebSocket-Accept");
+  return ok(received.subarray(end + 4));
 }
 
 /** Random masking keys, drawn in bulk: one getRandomValues call per 1,024 frames. */
@@ -127,21 +122,20 @@ export class FrameReader {
     for (;;) {
       const frame = this.nextFrame();
       if (frame === null) break;
-      if ("error" in frame) {
+      if (!frame.ok) {
         events.push({ kind: "error", reason: frame.error });
         break;
       }
-      const event = this.handle(frame.fin, frame.opcode, frame.payload);
+      const { fin, opcode, payload } = frame.value;
+      const event = this.handle(fin, opcode, payload);
       if (event) events.push(event);
       if (event?.kind === "error" || event?.kind === "close") break;
     }
     return events;
   }
 
-  private nextFrame():
-    | { fin: boolean; opcode: number; payload: Buffer }
-    | { error: string }
-    | null {
+  /** Null until a whole frame has arrived, as readHandshake. */
+  private nextFrame(): Result<{ fin: boolean; opcode: number; payload: Buffer }, string> | null {
     const b = this.buffered;
     if (b.length < 2) return null;
     const fin = ((b[0] as number) & 0x80) !== 0;
@@ -156,11 +150,11 @@ export class FrameReader {
     } else if (length === 127) {
       if (b.length < 10) return null;
       const big = b.readBigUInt64BE(2);
-      if (big > BigInt(this.maxMessageBytes)) return { error: "frame from the server too large" };
+      if (big > BigInt(this.maxMessageBytes)) return err("frame from the server too large");
       length = Number(big);
       at = 10;
     }
-    if (length > this.maxMessageBytes) return { error: "frame from the server too large" };
+    if (length > this.maxMessageBytes) return err("frame from the server too large");
     const maskAt = at;
     if (masked) at += 4;
     if (b.length < at + length) return null;
@@ -173,7 +167,7 @@ export class FrameReader {
       payload = copy;
     }
     this.buffered = b.subarray(at + length);
-    return { fin, opcode, payload };
+    return ok({ fin, opcode, payload });
   }
 
   private handle(fin: boolean, opcode: number, payload: Buffer): ServerEvent | null {

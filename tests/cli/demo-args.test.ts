@@ -24,7 +24,7 @@ describe("parseDemoArgs", () => {
     ],
     [["--daemons", "5"], 'demo: unknown argument "--daemons" (see --help)'],
   ])("%p is refused", (args, message) => {
-    expect(parseDemoArgs(args)).toEqual({ ok: false, message });
+    expect(parseDemoArgs(args)).toEqual({ ok: false, error: message });
   });
 
   test("--help lines name every option with its default", () => {

@@ -78,13 +78,13 @@ describe("formatStatus", () => {
 describe("parseStatusArgs", () => {
   const dflt = "http://127.0.0.1:8787";
   test.each([
-    [[], { ok: true, url: dflt }],
-    [["--url", "http://h:1"], { ok: true, url: "http://h:1" }],
-    [["--url=https://h:2/"], { ok: true, url: "https://h:2" }],
-    [["--url", "http://h:3/status"], { ok: true, url: "http://h:3" }],
-    [["--url"], { ok: false, message: "--url: missing value" }],
-    [["--url", "h:4"], { ok: false, message: expect.stringContaining("http://") }],
-    [["--json"], { ok: false, message: expect.stringContaining('"--json"') }],
+    [[], { ok: true, value: dflt }],
+    [["--url", "http://h:1"], { ok: true, value: "http://h:1" }],
+    [["--url=https://h:2/"], { ok: true, value: "https://h:2" }],
+    [["--url", "http://h:3/status"], { ok: true, value: "http://h:3" }],
+    [["--url"], { ok: false, error: "--url: missing value" }],
+    [["--url", "h:4"], { ok: false, error: expect.stringContaining("http://") }],
+    [["--json"], { ok: false, error: expect.stringContaining('"--json"') }],
   ])("%p", (args, expected) => {
     expect(parseStatusArgs(args as string[], dflt)).toEqual(expected as never);
   });

@@ -19,7 +19,7 @@ describe("normaliseServerUrl", () => {
     ["http://[::1]:3000/", "ws://[::1]:3000/ws/daemon"],
   ];
   test.each(ok)("%s → %s", (input, expected) => {
-    expect(normaliseServerUrl(input)).toEqual({ ok: true, url: expected });
+    expect(normaliseServerUrl(input)).toEqual({ ok: true, value: expected });
   });
 
   const bad: [string, RegExp][] = [
@@ -34,7 +34,7 @@ describe("normaliseServerUrl", () => {
   test.each(bad)("rejects %p", (input, reason) => {
     const r = normaliseServerUrl(input);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.reason).toMatch(reason);
+    if (!r.ok) expect(r.error).toMatch(reason);
   });
 });
 
@@ -57,7 +57,7 @@ describe("redactUrl", () => {
 test("a fragment is dropped from the server URL and from logged URLs", () => {
   expect(normaliseServerUrl("wss://makima.example/base#token=abc")).toEqual({
     ok: true,
-    url: "wss://makima.example/base/ws/daemon",
+    value: "wss://makima.example/base/ws/daemon",
   });
   expect(redactUrl("wss://u:p@makima.example/ws/daemon?key=1#frag")).toBe(
     "wss://makima.example/ws/daemon",
