@@ -49,6 +49,24 @@ export interface Writer {
   writeFreeing?(apply: () => void): void;
 }
 
+/**
+ * A Writer without a batch nor a transaction (the memory stores alone): applies
+ * each write at once; one that throws is told `dropped` and its error
+ * reaches the caller.
+ */
+export const directWriter: Writer = {
+  write(apply, committed, dropped) {
+    let result: ReturnType<typeof apply>;
+    try {
+      result = apply();
+    } catch (err) {
+      dropped?.(err);
+      throw err;
+    }
+    committed?.(result);
+  },
+};
+
 export interface WriteBatch extends Writer {
   /** Runs `fn` once every write queued so far is committed (at once when none is waiting). */
   afterCommit(fn: () => void): void;
