@@ -23,27 +23,23 @@ import {
   TaskFrame,
   TaskStatusChange,
 } from "./messages.ts";
+import { err, type Result } from "./result.ts";
 
 export interface ProtocolError {
   code: "badMessage";
   message: string;
 }
 
-export type Result<T> = { ok: true; value: T } | { ok: false; error: ProtocolError };
-
 type JsonObject = Record<string, unknown> & { type: string };
 
 /** One message: the `type`s it answers to, and its check and read in one step. */
 interface Reader<F> {
   readonly types: readonly string[];
-  readonly read: (m: JsonObject) => Result<F>;
+  readonly read: (m: JsonObject) => Result<F, ProtocolError>;
 }
 type FrameOf<R> = R extends Reader<infer F> ? F : never;
 
-const bad = (message: string): { ok: false; error: ProtocolError } => ({
-  ok: false,
-  error: { code: "badMessage", message },
-});
+const bad = (message: string) => err<ProtocolError>({ code: "badMessage", message });
 
 /** The `type` literals a schema's `type` property allows (none for a plain string). */
 function typeLiterals(schema: TObject): string[] {
@@ -162,7 +158,7 @@ export type ServerFrame = FrameOf<(typeof SERVER_READERS)[number]> | OtherFrame;
 const ROUTING_FIELDS = ["type", "taskId"] as const;
 
 /** JSON.parse plus the envelope rules shared by both directions. */
-export function parseEnvelope(text: string): Result<JsonObject> {
+export function parseEnvelope(text: string): Result<JsonObject, ProtocolError> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -184,7 +180,7 @@ const DAEMON_BY_TYPE = byType<DaemonFrame>(DAEMON_READERS);
 const SERVER_BY_TYPE = byType<ServerFrame>(SERVER_READERS);
 
 /** Parses a frame a daemon (or child relay) sent to the relay. */
-export function parseDaemonFrame(text: string): Result<DaemonFrame> {
+export function parseDaemonFrame(text: string): Result<DaemonFrame, ProtocolError> {
   const env = parseEnvelope(text);
   if (!env.ok) return env;
   const m = env.value;
@@ -198,7 +194,7 @@ export function parseDaemonFrame(text: string): Result<DaemonFrame> {
 }
 
 /** Parses a frame the Makima server (or a parent relay) sent to the relay. */
-export function parseServerFrame(text: string): Result<ServerFrame> {
+export function parseServerFrame(text: string): Result<ServerFrame, ProtocolError> {
   const env = parseEnvelope(text);
   if (!env.ok) return env;
   const m = env.value;

@@ -1,12 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import {
   type DaemonFrame,
+  type ProtocolError,
   parseDaemonFrame,
   parseEnvelope,
   parseServerFrame,
-  type Result,
   type ServerFrame,
 } from "../../src/protocol/parse.ts";
+import type { Result } from "../../src/protocol/result.ts";
 import { mulberry32 } from "./fakes.ts";
 
 const auth = {
@@ -365,7 +366,10 @@ function mutate(rnd: () => number, text: string): string {
   return chars.join("");
 }
 
-function checkShape<T extends { kind: string }>(r: Result<T>, kinds: Set<string>): void {
+function checkShape<T extends { kind: string }>(
+  r: Result<T, ProtocolError>,
+  kinds: Set<string>,
+): void {
   if (r.ok) {
     expect(kinds.has(r.value.kind)).toBe(true);
     const v = r.value as Record<string, unknown>;
@@ -397,16 +401,16 @@ test("fuzz: random and mutated frames never throw and always have a well-formed 
     if (mode === 0) text = JSON.stringify(randomValue(rnd, 0)) ?? "undefined";
     else if (mode === 1) text = JSON.stringify(randomObject(rnd, 0));
     else text = mutate(rnd, VALID[Math.floor(rnd() * VALID.length)] as string);
-    let d: Result<DaemonFrame> | undefined;
-    let s: Result<ServerFrame> | undefined;
+    let d: Result<DaemonFrame, ProtocolError> | undefined;
+    let s: Result<ServerFrame, ProtocolError> | undefined;
     expect(() => {
       d = parseDaemonFrame(text);
       s = parseServerFrame(text);
     }).not.toThrow();
-    checkShape(d as Result<DaemonFrame>, DAEMON_KINDS);
-    checkShape(s as Result<ServerFrame>, SERVER_KINDS);
+    checkShape(d as Result<DaemonFrame, ProtocolError>, DAEMON_KINDS);
+    checkShape(s as Result<ServerFrame, ProtocolError>, SERVER_KINDS);
     // Pure: the same text gives the same answer.
-    expect(parseDaemonFrame(text)).toEqual(d as Result<DaemonFrame>);
+    expect(parseDaemonFrame(text)).toEqual(d as Result<DaemonFrame, ProtocolError>);
     if (d?.ok) oks++;
     else errs++;
   }
