@@ -16,10 +16,10 @@ import { encodeAuthenticated, encodeError } from "../protocol/encode.ts";
 import { CloseCode } from "../protocol/messages.ts";
 import { type DaemonFrame, parseDaemonFrame } from "../protocol/parse.ts";
 import type { Clock } from "./clock.ts";
-import type { Daemon, DaemonRegistry } from "./daemon-registry.ts";
+import type { Daemon } from "./daemon.ts";
+import type { DaemonRegistry } from "./daemon-registry.ts";
 import { MachineBindings } from "./machine-bindings.ts";
 import type { DaemonConnection, EventLog, Stores } from "./ports.ts";
-import { TokenBucket } from "./rate-limit.ts";
 import { RepeatedEvents } from "./repeated-events.ts";
 
 /**
@@ -41,8 +41,6 @@ export const TAKEOVER_REFUSED = "this machineId is bound to another key";
 
 export interface AdmissionOptions {
   authTimeoutMs: number;
-  daemonRate: number;
-  daemonBurst: number;
   /** The frame limit of the daemon socket server, announced to child relays in `authenticated`. */
   maxFrameBytes?: number;
   /** Sockets awaiting authenticate at once. */
@@ -68,7 +66,7 @@ export class DaemonAdmission {
     private readonly registry: DaemonRegistry,
     private readonly clock: Clock,
     private readonly log: EventLog,
-    private readonly admitted: (daemon: Daemon, previous: Daemon | undefined) => void,
+    private readonly admitted: (daemon: Daemon) => void,
   ) {
     this.bindings = new MachineBindings(stores.bindings, stores.meta, clock);
     this.repeated = new RepeatedEvents(clock, log);
@@ -224,29 +222,17 @@ export class DaemonAdmission {
   }
 
   private admit(conn: DaemonConnection, auth: AuthenticateFrame): void {
-    const now = this.clock.now();
-    const previous = this.registry.byMachineId(auth.machineId);
     const relay = auth.role === "relay";
-    const daemon = this.registry.add({
+    // It takes over its machine's tasks; an older connection of the machine is retired
+    // first, so that its close handler (run synchronously by close) leaves them alone.
+    const { daemon, replaced: previous } = this.registry.add({
       conn,
       daemonId: this.opts.newId(),
       machineId: auth.machineId,
       hostname: auth.hostname,
       role: relay ? "relay" : "daemon",
       capacity: auth.capacity,
-      tasks: new Set(),
-      connectedAt: now,
-      lastSeen: now,
-      lastHeartbeat: null,
-      backpressured: false,
-      reconcile: null,
-      retired: false,
-      // Child relays are exempt: their own daemons are limited at the child.
-      limiter: relay ? null : new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
-      throttle: null,
-      lastThrottleEnd: Number.NEGATIVE_INFINITY,
-      reading: true,
-      readingSince: now,
+      connectedAt: this.clock.now(),
     });
     // A child relay learns our frame limit, so that it never sends a frame we would refuse.
     const limit = relay ? this.opts.maxFrameBytes : undefined;
@@ -256,9 +242,6 @@ export class DaemonAdmission {
       `Daemon ${auth.hostname} (${auth.machineId}) authenticated as ${daemon.daemonId}, capacity ${auth.capacity}`,
     );
     if (previous) {
-      // Retired first: its close handler (run synchronously by close) must leave its tasks alone.
-      previous.retired = true;
-      this.registry.changed(previous);
       this.log.connection(
         "daemon_replaced",
         `Daemon ${previous.daemonId} replaced by ${daemon.daemonId} (same machineId ${auth.machineId}, same key), from ${conn.remoteAddress}`,
@@ -267,6 +250,6 @@ export class DaemonAdmission {
       );
       previous.conn.close(CloseCode.replaced, "replaced by a newer connection");
     }
-    this.admitted(daemon, previous);
+    this.admitted(daemon);
   }
 }

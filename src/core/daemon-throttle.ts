@@ -6,10 +6,11 @@
  * it sent is still handled, in order. So a flood of many small frames and a
  * flood of few large ones (whose parsing is what costs the relay's CPU) both
  * slow only their sender. Child relays have no budget: their daemons have
- * one, at the child.
+ * one, at the child. This module owns each daemon's buckets and throttle
+ * state; the daemon record (daemon.ts) does not carry them.
  */
-import type { Clock } from "./clock.ts";
-import type { Daemon } from "./daemon-registry.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
+import type { Daemon } from "./daemon.ts";
 import type { EventLog } from "./ports.ts";
 import { TokenBucket } from "./rate-limit.ts";
 import type { RelayStats } from "./stats.ts";
@@ -18,16 +19,27 @@ import type { RelayStats } from "./stats.ts";
 const THROTTLE_EPISODE_GAP_MS = 1000;
 
 export interface ThrottleOptions {
-  /** Frames a second per daemon (the frame bucket itself is made at admission). */
+  /** Frames a second per daemon, and the burst above it. */
   daemonRate: number;
+  daemonBurst: number;
   /** Characters of frame text a second per daemon, and the burst above it; absent: no byte budget. */
   daemonByteRate?: number;
   daemonByteBurst?: number;
 }
 
+interface Budget {
+  readonly frames: TokenBucket;
+  /** Absent without a byte budget. */
+  readonly bytes: TokenBucket | undefined;
+  /** Over its rate: its socket is not read until the buckets refill (timer). */
+  throttle: { timer: TimerHandle } | null;
+  /** When its last throttling ended: a new one soon after is the same episode. */
+  lastThrottleEnd: number;
+}
+
 export class DaemonThrottle {
-  /** The byte bucket of each daemon that has a budget (its frame bucket is `Daemon.limiter`). */
-  private readonly bytes = new WeakMap<Daemon, TokenBucket>();
+  /** The budget of each daemon that has one (child relays have none). */
+  private readonly budgets = new WeakMap<Daemon, Budget>();
 
   constructor(
     private readonly opts: ThrottleOptions,
@@ -38,43 +50,58 @@ export class DaemonThrottle {
     private readonly changed: (daemon: Daemon) => void,
   ) {}
 
-  /** A daemon was admitted: its byte bucket starts full. Child relays (no frame bucket) get none. */
+  /** A daemon was admitted: its buckets start full. Child relays are exempt: they get none. */
   admitted(daemon: Daemon): void {
+    if (daemon.role === "relay") return;
+    const now = this.clock.now();
     const rate = this.opts.daemonByteRate;
-    if (daemon.limiter === null || rate === undefined) return;
-    const burst = this.opts.daemonByteBurst ?? 2 * rate;
-    this.bytes.set(daemon, new TokenBucket(rate, burst, this.clock.now()));
+    this.budgets.set(daemon, {
+      frames: new TokenBucket(this.opts.daemonRate, this.opts.daemonBurst, now),
+      bytes:
+        rate === undefined
+          ? undefined
+          : new TokenBucket(rate, this.opts.daemonByteBurst ?? 2 * rate, now),
+      throttle: null,
+      lastThrottleEnd: Number.NEGATIVE_INFINITY,
+    });
+  }
+
+  /** Is its socket left unread until its buckets refill? */
+  isThrottled(daemon: Daemon): boolean {
+    return (this.budgets.get(daemon)?.throttle ?? null) !== null;
   }
 
   /** Counts a frame of `chars` characters read from `daemon`; over a budget, reading stops. */
   frame(daemon: Daemon, chars: number, now: number): void {
-    if (daemon.limiter === null) return;
-    const overFrames = daemon.limiter.take(now);
-    const overBytes = this.bytes.get(daemon)?.take(now, chars) ?? false;
-    if ((overFrames || overBytes) && daemon.throttle === null) this.start(daemon, now, overBytes);
+    const budget = this.budgets.get(daemon);
+    if (!budget) return;
+    const overFrames = budget.frames.take(now);
+    const overBytes = budget.bytes?.take(now, chars) ?? false;
+    if ((overFrames || overBytes) && budget.throttle === null)
+      this.start(daemon, budget, now, overBytes);
   }
 
   /** The connection ends (or the relay stops): forget its throttle. Idempotent. */
   end(daemon: Daemon): void {
-    if (daemon.throttle === null) return;
-    this.clock.clearTimeout(daemon.throttle.timer);
-    daemon.throttle = null;
-    daemon.lastThrottleEnd = this.clock.now();
+    const budget = this.budgets.get(daemon);
+    if (!budget || budget.throttle === null) return;
+    this.clock.clearTimeout(budget.throttle.timer);
+    budget.throttle = null;
+    budget.lastThrottleEnd = this.clock.now();
     this.stats.throttledNow -= 1;
   }
 
   /** Milliseconds until both buckets hold enough to read again (0: now). */
-  private resumeIn(daemon: Daemon, now: number): number {
-    const frames = daemon.limiter?.resumeIn(now) ?? 0;
-    return Math.max(frames, this.bytes.get(daemon)?.resumeIn(now) ?? 0);
+  private resumeIn(budget: Budget, now: number): number {
+    return Math.max(budget.frames.resumeIn(now), budget.bytes?.resumeIn(now) ?? 0);
   }
 
-  private start(daemon: Daemon, now: number, overBytes: boolean): void {
-    daemon.throttle = {
-      timer: this.clock.setTimeout(() => this.check(daemon), this.resumeIn(daemon, now)),
+  private start(daemon: Daemon, budget: Budget, now: number, overBytes: boolean): void {
+    budget.throttle = {
+      timer: this.clock.setTimeout(() => this.check(daemon, budget), this.resumeIn(budget, now)),
     };
     this.stats.throttledNow += 1;
-    if (now - daemon.lastThrottleEnd > THROTTLE_EPISODE_GAP_MS) {
+    if (now - budget.lastThrottleEnd > THROTTLE_EPISODE_GAP_MS) {
       this.stats.throttleEpisodes += 1;
       const budget = overBytes
         ? `${this.opts.daemonByteRate} bytes/s`
@@ -89,11 +116,11 @@ export class DaemonThrottle {
   }
 
   /** The throttle's timer: frames read meanwhile may have deepened the debt. */
-  private check(daemon: Daemon): void {
-    if (daemon.throttle === null) return;
-    const wait = this.resumeIn(daemon, this.clock.now());
+  private check(daemon: Daemon, budget: Budget): void {
+    if (budget.throttle === null) return;
+    const wait = this.resumeIn(budget, this.clock.now());
     if (wait > 0) {
-      daemon.throttle.timer = this.clock.setTimeout(() => this.check(daemon), wait);
+      budget.throttle.timer = this.clock.setTimeout(() => this.check(daemon, budget), wait);
       return;
     }
     this.end(daemon);

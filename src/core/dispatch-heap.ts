@@ -1,38 +1,28 @@
-import type { Daemon } from "./daemon-registry.ts";
-
-/** The dispatch order of docs/protocol.md: fewer active tasks first, then the one that waited longest. */
-const before = (a: Daemon, b: Daemon): boolean =>
-  a.tasks.size < b.tasks.size || (a.tasks.size === b.tasks.size && a.turn < b.turn);
-
-/** May `d` take a task now? */
-export const canTakeTask = (d: Daemon): boolean =>
-  !d.backpressured && !d.retired && d.tasks.size < d.capacity;
-
 /**
- * The daemons that can take a task, as a binary min-heap in dispatch order:
+ * The daemons that can take a task, as an indexed binary min-heap in the
+ * order `before` gives (the registry passes the dispatch order, daemon.ts):
  * choosing one is O(1) and every change O(log n), so dispatch stays cheap with
  * ten thousand daemons connected (a scan per spawn cost ~110 µs there).
- * Whoever changes a daemon's load, turn, capacity or backpressure calls
- * `update` (DaemonRegistry.changed).
+ * The heap knows nothing of daemons: DaemonRegistry, which makes every change
+ * to what `before` reads, calls `update` or `remove` after each.
  */
-export class DispatchHeap {
-  private readonly heap: Daemon[] = [];
-  private readonly index = new Map<Daemon, number>();
+export class DispatchHeap<T> {
+  private readonly heap: T[] = [];
+  private readonly index = new Map<T, number>();
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
 
   get size(): number {
     return this.heap.length;
   }
 
-  peek(): Daemon | undefined {
+  peek(): T | undefined {
     return this.heap[0];
   }
 
-  update(d: Daemon): void {
+  /** Inserts `d`, or moves it to its place after what `before` reads of it changed. */
+  update(d: T): void {
     const i = this.index.get(d);
-    if (!canTakeTask(d)) {
-      if (i !== undefined) this.removeAt(i);
-      return;
-    }
     if (i === undefined) {
       this.heap.push(d);
       this.index.set(d, this.heap.length - 1);
@@ -42,13 +32,13 @@ export class DispatchHeap {
     }
   }
 
-  remove(d: Daemon): void {
+  remove(d: T): void {
     const i = this.index.get(d);
     if (i !== undefined) this.removeAt(i);
   }
 
   private removeAt(i: number): void {
-    const last = this.heap.pop() as Daemon;
+    const last = this.heap.pop() as T;
     this.index.delete(this.heap[i] ?? last);
     if (i === this.heap.length) return;
     this.heap[i] = last;
@@ -58,11 +48,11 @@ export class DispatchHeap {
 
   private up(i: number): number {
     const heap = this.heap;
-    const d = heap[i] as Daemon;
+    const d = heap[i] as T;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = heap[parent] as Daemon;
-      if (!before(d, p)) break;
+      const p = heap[parent] as T;
+      if (!this.before(d, p)) break;
       heap[i] = p;
       this.index.set(p, i);
       i = parent;
@@ -75,14 +65,14 @@ export class DispatchHeap {
   private down(i: number): void {
     const heap = this.heap;
     const n = heap.length;
-    const d = heap[i] as Daemon;
+    const d = heap[i] as T;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const child = r < n && before(heap[r] as Daemon, heap[l] as Daemon) ? r : l;
-      const c = heap[child] as Daemon;
-      if (!before(c, d)) break;
+      const child = r < n && this.before(heap[r] as T, heap[l] as T) ? r : l;
+      const c = heap[child] as T;
+      if (!this.before(c, d)) break;
       heap[i] = c;
       this.index.set(c, i);
       i = child;

@@ -7,17 +7,17 @@ import { encodeError } from "../protocol/encode.ts";
 import { CloseCode, HEARTBEAT_EXTRA_IDS } from "../protocol/messages.ts";
 import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
+import type { Daemon } from "./daemon.ts";
 import { DaemonAdmission, type Release } from "./daemon-admission.ts";
-import { type Daemon, DaemonRegistry } from "./daemon-registry.ts";
+import { DaemonLiveness } from "./daemon-liveness.ts";
+import { DaemonRegistry } from "./daemon-registry.ts";
 import { DaemonThrottle } from "./daemon-throttle.ts";
+import { HistoryPruner } from "./history-pruner.ts";
 import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.ts";
 import { RelayStats } from "./stats.ts";
 import { StorageAlarm } from "./storage-alarm.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
 import type { UpstreamEvent, UpstreamListener } from "./upstream.ts";
-
-/** Ended tasks deleted per sweep at most (history retention). */
-const PRUNE_STEP = 500;
 
 export interface RelayOptions {
   authTimeoutMs: number;
@@ -43,9 +43,12 @@ export interface RelayOptions {
 }
 
 export class Relay implements UpstreamListener {
+  /** Who is connected and who holds which task: the one writer of both. */
   readonly registry = new DaemonRegistry();
   readonly stats = new RelayStats();
   readonly tasks: TaskBook;
+  /** Whether each daemon is read, and when it was last heard. */
+  readonly liveness: DaemonLiveness;
   private readonly admission: DaemonAdmission;
   private sweepTimer: TimerHandle | null = null;
   /** Daemon sockets are not being read while the upstream link is congested. */
@@ -56,9 +59,8 @@ export class Relay implements UpstreamListener {
   private outboxFull = false;
   private readonly throttle: DaemonThrottle;
   private readonly alarm: StorageAlarm;
+  private readonly pruner: HistoryPruner;
   private stopped = false;
-  private endedSincePrune = 0;
-  private pruneBacklog = true;
 
   constructor(
     private readonly opts: RelayOptions,
@@ -67,24 +69,31 @@ export class Relay implements UpstreamListener {
     private readonly clock: Clock,
     private readonly log: EventLog,
   ) {
-    this.tasks = new TaskBook(stores, this.registry, upstream, clock, log, opts.graceMs, {
-      dispatched: (ms) => this.stats.dispatched(ms),
-      ended: (status) => {
-        this.stats.ended(status);
-        this.endedSincePrune += 1;
-        if (this.endedSincePrune >= PRUNE_STEP) this.pruneStep();
-      },
-    });
-    this.admission = new DaemonAdmission(
-      opts,
+    this.pruner = new HistoryPruner(stores.tasks, log, opts.historyKeep);
+    this.liveness = new DaemonLiveness(clock, (d) => this.shouldRead(d));
+    this.tasks = new TaskBook(
       stores,
       this.registry,
+      upstream,
       clock,
       log,
-      (daemon, previous) => this.admitted(daemon, previous),
+      opts.graceMs,
+      {
+        dispatched: (ms) => this.stats.dispatched(ms),
+        ended: (status) => {
+          this.stats.ended(status);
+          this.pruner.ended();
+        },
+      },
+      (d, ms) => this.liveness.readSteadilyFor(d, ms),
+    );
+    this.admission = new DaemonAdmission(opts, stores, this.registry, clock, log, (daemon) =>
+      this.admitted(daemon),
     );
     this.alarm = new StorageAlarm(clock, log);
-    this.throttle = new DaemonThrottle(opts, clock, log, this.stats, (d) => this.updateReading(d));
+    this.throttle = new DaemonThrottle(opts, clock, log, this.stats, (d) =>
+      this.liveness.update(d),
+    );
   }
 
   start(): void {
@@ -117,9 +126,8 @@ export class Relay implements UpstreamListener {
     for (const d of this.registry.list()) {
       this.throttle.end(d);
       // Read again, so that the daemon's answer to our close frame is heard.
-      this.updateReading(d);
-      d.retired = true;
-      this.registry.changed(d);
+      this.liveness.update(d);
+      this.registry.retire(d);
       d.conn.close(CloseCode.goingAway, "relay shutting down");
     }
   }
@@ -154,7 +162,7 @@ export class Relay implements UpstreamListener {
   setInboundPaused(paused: boolean): void {
     if (paused === this.inboundPaused) return;
     this.inboundPaused = paused;
-    for (const d of this.registry.all()) this.updateReading(d);
+    for (const d of this.registry.all()) this.liveness.update(d);
   }
 
   /**
@@ -164,7 +172,7 @@ export class Relay implements UpstreamListener {
   setOutboxFull(full: boolean): void {
     if (full === this.outboxFull) return;
     this.outboxFull = full;
-    for (const d of this.registry.all()) this.updateReading(d);
+    for (const d of this.registry.all()) this.liveness.update(d);
   }
 
   /** Commits failing or healthy again: stop or resume reading daemons, and say so. */
@@ -173,26 +181,22 @@ export class Relay implements UpstreamListener {
     this.alarm.update(status);
     if (status.ok === !this.storageFailing) return;
     this.storageFailing = !status.ok;
-    for (const d of this.registry.all()) this.updateReading(d);
+    for (const d of this.registry.all()) this.liveness.update(d);
   }
 
   /**
-   * The one place that pauses or resumes a daemon's socket: it is read unless
-   * the upstream is congested, commits fail, the outbox is full of frames it
-   * may not drop, or the daemon is over its budget.
-   * Liveness restarts on resume: a paused daemon could not be heard.
+   * Whether a daemon's socket is read (DaemonLiveness.update applies it):
+   * unless the upstream is congested, commits fail, the outbox is full of
+   * frames it may not drop, or the daemon is over its budget.
    */
-  private updateReading(d: Daemon): void {
-    const read =
+  private shouldRead(d: Daemon): boolean {
+    return (
       this.stopped ||
-      (!this.inboundPaused && !this.storageFailing && !this.outboxFull && d.throttle === null);
-    if (read === d.reading) return;
-    d.reading = read;
-    if (read) d.readingSince = this.clock.now();
-    if (read) {
-      d.lastSeen = this.clock.now();
-      d.conn.resume?.();
-    } else d.conn.pause?.();
+      (!this.inboundPaused &&
+        !this.storageFailing &&
+        !this.outboxFull &&
+        !this.throttle.isThrottled(d))
+    );
   }
 
   daemonOpened(conn: DaemonConnection): void {
@@ -206,7 +210,7 @@ export class Relay implements UpstreamListener {
       return;
     }
     const now = this.clock.now();
-    daemon.lastSeen = now;
+    this.liveness.heard(daemon, now);
     // Over its budget the frame is still handled; reading stops until the buckets refill.
     this.throttle.frame(daemon, text.length, now);
     this.stats.frameFromDaemon(text.length);
@@ -250,8 +254,7 @@ export class Relay implements UpstreamListener {
   daemonDrained(conn: DaemonConnection): void {
     const daemon = this.registry.get(conn.id);
     if (!daemon?.backpressured) return;
-    daemon.backpressured = false;
-    this.registry.changed(daemon);
+    this.registry.setBackpressured(daemon, false);
     this.tasks.dispatchQueued();
   }
 
@@ -272,7 +275,7 @@ export class Relay implements UpstreamListener {
         this.forwardUp(frame.type, text, false);
         return;
     }
-    if (!this.tasks.isHeldBy(frame.taskId, daemon.machineId)) {
+    if (!this.registry.holds(daemon.machineId, frame.taskId)) {
       this.reply(
         daemon.conn,
         encodeError("notYourTask", `task ${frame.taskId} is not dispatched to this daemon`),
@@ -282,7 +285,7 @@ export class Relay implements UpstreamListener {
     if (frame.kind === "taskComplete") {
       // Forward first so that the server hears of the completion before any dispatch it frees.
       this.forwardUp(frame.kind, text, true);
-      this.tasks.complete(daemon, frame.taskId, frame.success, frame.error);
+      this.tasks.complete(frame.taskId, frame.success, frame.error);
     } else if (frame.kind === "taskStatusChange") {
       this.tasks.reportStatus(frame.taskId, frame.newStatus);
       this.forwardUp(frame.kind, text, true);
@@ -298,7 +301,7 @@ export class Relay implements UpstreamListener {
    * their queue too, and are exempt).
    */
   private heartbeat(daemon: Daemon, listed: readonly string[], more: boolean): void {
-    const bound = Math.max(daemon.capacity, daemon.tasks.size) + HEARTBEAT_EXTRA_IDS;
+    const bound = Math.max(daemon.capacity, daemon.holds.size) + HEARTBEAT_EXTRA_IDS;
     if (daemon.role === "daemon" && listed.length > bound) {
       this.reply(
         daemon.conn,
@@ -309,7 +312,7 @@ export class Relay implements UpstreamListener {
       );
       return;
     }
-    if (!more) daemon.lastHeartbeat = this.clock.now();
+    if (!more) this.liveness.heartbeat(daemon);
     this.tasks.heartbeat(daemon, listed, more);
   }
 
@@ -320,10 +323,10 @@ export class Relay implements UpstreamListener {
   }
 
   /** A daemon passed authentication: give it its machine's tasks and work. */
-  private admitted(daemon: Daemon, previous: Daemon | undefined): void {
+  private admitted(daemon: Daemon): void {
     this.throttle.admitted(daemon);
-    this.updateReading(daemon);
-    this.tasks.attach(daemon, previous);
+    this.liveness.admitted(daemon);
+    this.tasks.attach(daemon);
     this.capacityChanged();
     this.tasks.dispatchQueued();
   }
@@ -397,7 +400,7 @@ export class Relay implements UpstreamListener {
    */
   sweep(): void {
     const deadline = this.clock.now() - this.opts.daemonTimeoutMs;
-    const silent = this.registry.list().filter((d) => d.reading && d.lastSeen < deadline);
+    const silent = this.registry.list().filter((d) => this.liveness.isSilent(d, deadline));
     for (const d of silent) {
       this.log.connection(
         "daemon_silent",
@@ -406,22 +409,6 @@ export class Relay implements UpstreamListener {
       );
       d.conn.close(CloseCode.silent, "no heartbeat within the liveness timeout");
     }
-    if (this.pruneBacklog || this.endedSincePrune > 0) this.pruneStep();
-  }
-
-  /**
-   * History retention a step at a time: every PRUNE_STEP ended tasks, and at
-   * each sweep when tasks ended since the last step (or a backlog remains,
-   * e.g. after lowering the limit), at most twice that many of the oldest go,
-   * so pruning keeps pace without ever stalling relaying on one large delete.
-   */
-  private pruneStep(): void {
-    this.endedSincePrune = 0;
-    const limit = PRUNE_STEP * 2;
-    this.stores.tasks.prune(this.opts.historyKeep, limit, (deleted) => {
-      this.pruneBacklog = deleted === limit;
-      if (deleted > 0)
-        this.log.log("debug", "history_pruned", { deleted, keep: this.opts.historyKeep });
-    });
+    this.pruner.sweep();
   }
 }

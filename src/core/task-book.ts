@@ -2,51 +2,25 @@
  * The relay's tasks and their lifecycle (docs/protocol.md "Task lifecycle"):
  * spawn, FIFO queue, dispatch, control routing, completion, and the grace
  * period of a daemon that went away. The database is the durable copy; this
- * class keeps the live view in maps keyed by task and machine.
+ * class keeps the live view in maps keyed by task and machine. Which daemon
+ * holds a task is not kept here: the registry (daemon-registry.ts) is asked.
  */
 import { encodeTaskComplete } from "../protocol/encode.ts";
 import type { ControlCommandType } from "../protocol/messages.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
-import type { Daemon, DaemonRegistry } from "./daemon-registry.ts";
+import type { Daemon } from "./daemon.ts";
+import type { DaemonRegistry } from "./daemon-registry.ts";
 import type { EventLog, SendResult, Stores, TaskStatus } from "./ports.ts";
+import { RECONCILE_SETTLE_MS, Reconciliation, type TaskCount } from "./reconciliation.ts";
 import { TaskQueue } from "./task-queue.ts";
+import { WaitingCommands } from "./waiting-commands.ts";
 
-/**
- * How long a daemon's socket must have been read without a pause before a
- * spawnTask sent to it starts the two-heartbeat count at once. Heartbeats
- * that waited in a paused socket were written before the daemon got the
- * task: read after it, they would look like omissions. A task sent sooner
- * counts once the daemon lists it, or once reading has gone on this long.
- */
-export const RECONCILE_SETTLE_MS = 5000;
-
-/** A control command waiting for its task to reach a daemon; `seq` is its arrival order. */
-interface HeldCommand {
-  readonly seq: number;
-  readonly frame: string;
-}
+export { RECONCILE_SETTLE_MS } from "./reconciliation.ts";
 
 interface ActiveTask {
   readonly taskId: string;
   readonly spawnFrame: string;
-  status: "pending" | "dispatched";
-  machineId: string | null;
   readonly receivedAt: number;
-  /** Commands waiting for this task to reach a daemon, in arrival order (also in the store). */
-  held: HeldCommand[];
-  /** Arrival number of the next control command for this task. */
-  nextCommand: number;
-  /** Its spawnTask has been written to a daemon socket (reconciliation counts from then). */
-  spawnSent: boolean;
-  /** Omissions from heartbeats count (see RECONCILE_SETTLE_MS). */
-  countable: boolean;
-  /** Consecutive accepted heartbeats of its daemon that did not list it. */
-  misses: number;
-}
-
-interface AbsentMachine {
-  tasks: Set<string>;
-  timer: TimerHandle;
 }
 
 export interface UpstreamForwarder {
@@ -62,9 +36,10 @@ export interface TaskEvents {
 export class TaskBook {
   private readonly tasks = new Map<string, ActiveTask>();
   private readonly queue = new TaskQueue();
-  private readonly absent = new Map<string, AbsentMachine>();
-  /** Of a heartbeat in parts (relay-to-relay), the ids heard so far that the daemon holds. */
-  private readonly heard = new WeakMap<Daemon, Set<string>>();
+  /** Grace timers of machines away with tasks; what they hold is the registry's. */
+  private readonly grace = new Map<string, TimerHandle>();
+  private readonly reconciliation: Reconciliation;
+  private readonly commands: WaitingCommands;
 
   constructor(
     private readonly stores: Stores,
@@ -74,7 +49,14 @@ export class TaskBook {
     private readonly log: EventLog,
     private readonly graceMs: number,
     private readonly events: TaskEvents,
-  ) {}
+    /** Has the daemon's socket been read without a pause for `ms`? (DaemonLiveness.readSteadilyFor) */
+    readSteadilyFor: (daemon: Daemon, ms: number) => boolean,
+  ) {
+    this.reconciliation = new Reconciliation((d) => readSteadilyFor(d, RECONCILE_SETTLE_MS));
+    this.commands = new WaitingCommands(stores.tasks, (daemon, frame, then) =>
+      this.sendTo(daemon, frame, then),
+    );
+  }
 
   get queued(): number {
     return this.queue.size;
@@ -95,43 +77,25 @@ export class TaskBook {
 
   /** Loads queued and dispatched tasks after a restart; grace counts from now. */
   restore(): void {
-    const byMachine = new Map<string, Set<string>>();
+    const away = new Set<string>();
     for (const t of this.stores.tasks.loadActive()) {
-      this.tasks.set(t.taskId, {
-        taskId: t.taskId,
-        spawnFrame: t.spawnFrame,
-        status: t.status === "dispatched" ? "dispatched" : "pending",
-        machineId: t.machineId,
-        receivedAt: t.receivedAt,
-        held: this.stores.tasks.heldCommands(t.taskId).map((frame, seq) => ({ seq, frame })),
-        nextCommand: 0,
-        spawnSent: t.status === "dispatched",
-        countable: false,
-        misses: 0,
-      });
-      const restored = this.tasks.get(t.taskId) as ActiveTask;
-      restored.nextCommand = restored.held.length;
-      if (t.status === "dispatched" && t.machineId) {
-        const set = byMachine.get(t.machineId) ?? new Set<string>();
-        set.add(t.taskId);
-        byMachine.set(t.machineId, set);
-      } else {
-        this.queue.push(t.taskId);
+      const { taskId } = t;
+      this.tasks.set(taskId, { taskId, spawnFrame: t.spawnFrame, receivedAt: t.receivedAt });
+      this.commands.restore(taskId);
+      if (t.status !== "dispatched") this.queue.push(taskId);
+      else if (t.machineId) {
+        this.registry.restore(t.machineId, taskId);
+        this.reconciliation.track(taskId, true);
+        away.add(t.machineId);
       }
     }
-    for (const [machineId, tasks] of byMachine) this.markAbsent(machineId, tasks);
+    for (const machineId of away) this.startGrace(machineId);
     if (this.tasks.size > 0) {
       this.log.connection(
         "restored",
         `Restored ${this.queue.size} queued and ${this.tasks.size - this.queue.size} dispatched tasks`,
       );
     }
-  }
-
-  /** Is `taskId` dispatched to the daemon with this machine id? O(1). */
-  isHeldBy(taskId: string, machineId: string): boolean {
-    const task = this.tasks.get(taskId);
-    return task !== undefined && task.status === "dispatched" && task.machineId === machineId;
   }
 
   spawn(taskId: string, taskName: string, frame: string): void {
@@ -144,18 +108,8 @@ export class TaskBook {
     }
     const receivedAt = this.clock.now();
     this.stores.tasks.savePending({ taskId, taskName, spawnFrame: frame, receivedAt });
-    this.tasks.set(taskId, {
-      taskId,
-      spawnFrame: frame,
-      status: "pending",
-      machineId: null,
-      receivedAt,
-      held: [],
-      nextCommand: 0,
-      spawnSent: false,
-      countable: false,
-      misses: 0,
-    });
+    this.tasks.set(taskId, { taskId, spawnFrame: frame, receivedAt });
+    this.commands.started(taskId);
     this.queue.push(taskId);
     this.dispatchQueued();
     if (this.queue.has(taskId)) {
@@ -164,61 +118,26 @@ export class TaskBook {
   }
 
   control(type: ControlCommandType, taskId: string, frame: string): void {
-    const task = this.tasks.get(taskId);
-    if (!task) {
+    if (!this.tasks.has(taskId)) {
       this.log.connection("warning", `${type} for unknown or ended task ${taskId} dropped`, "warn");
       return;
     }
-    if (task.status === "pending" && type === "interruptTask") {
+    const holder = this.registry.holderOf(taskId);
+    if (!holder && type === "interruptTask") {
       this.queue.delete(taskId);
-      this.end(task, "cancelled", "interrupted before dispatch");
+      this.end(taskId, "cancelled", "interrupted before dispatch");
       this.upstream.forward(encodeTaskComplete(taskId, false, "interrupted before dispatch"), true);
       return;
     }
-    const command = { seq: task.nextCommand++, frame };
-    const holder = task.machineId ? this.registry.byMachineId(task.machineId) : undefined;
-    if (task.status === "dispatched" && holder && task.held.length === 0) {
-      this.sendHeld(holder, task, command);
-      return;
-    }
-    // Queued, or its daemon is away: keep it, in order, for when the task reaches a daemon.
-    this.hold(task, command);
-  }
-
-  /**
-   * Keeps a command for when the task reaches a daemon, in arrival order: a
-   * command whose send was dropped (the socket closed while it waited for a
-   * commit) goes back ahead of any that arrived after it and were held meanwhile.
-   */
-  private hold(task: ActiveTask, command: HeldCommand): void {
-    if (this.tasks.get(task.taskId) !== task) return;
-    const at = task.held.findIndex((c) => c.seq > command.seq);
-    if (at < 0) {
-      this.stores.tasks.holdCommand(task.taskId, command.frame);
-      task.held.push(command);
-      return;
-    }
-    task.held.splice(at, 0, command);
-    // Rare (a dropped send): the store keeps arrival order by rewriting the task's list.
-    this.stores.tasks.dropHeldCommands(task.taskId);
-    for (const c of task.held) this.stores.tasks.holdCommand(task.taskId, c.frame);
-  }
-
-  /** Sends a command; dropped (the socket is closing), it is held again, in its place. */
-  private sendHeld(daemon: Daemon, task: ActiveTask, command: HeldCommand): void {
-    this.sendTo(daemon, command.frame, (result) => {
-      if (result === "dropped") this.hold(task, command);
-    });
+    // Queued, or its daemon is away: it waits, in order, for when the task reaches a daemon.
+    this.commands.route(taskId, frame, holder?.daemon);
   }
 
   /** Every frame to a daemon leaves only after the writes behind it are committed. */
   private sendTo(daemon: Daemon, frame: string, then?: (result: SendResult) => void): void {
     this.stores.afterCommit(() => {
       const result = daemon.conn.send(frame);
-      if (result === "backpressure") {
-        daemon.backpressured = true;
-        this.registry.changed(daemon);
-      }
+      if (result === "backpressure") this.registry.setBackpressured(daemon, true);
       then?.(result);
     });
   }
@@ -242,42 +161,22 @@ export class TaskBook {
    */
   private dispatchTo(daemon: Daemon, task: ActiveTask): void {
     const now = this.clock.now();
-    task.status = "dispatched";
-    task.machineId = daemon.machineId;
-    daemon.tasks.add(task.taskId);
-    daemon.turn = this.registry.nextTurn();
-    this.registry.changed(daemon);
+    this.registry.assign(daemon, task.taskId);
+    const count: TaskCount = this.reconciliation.track(task.taskId, false);
     this.stores.tasks.markDispatched(task.taskId, daemon.daemonId, daemon.machineId, now);
     this.events.dispatched(now - task.receivedAt);
     this.sendTo(daemon, task.spawnFrame, (result) => {
       // The socket is going away: its close hands the task to the grace period.
-      if (result === "dropped") {
-        daemon.backpressured = true;
-        this.registry.changed(daemon);
-        return;
-      }
-      task.spawnSent = true;
-      task.countable =
-        daemon.reading && this.clock.now() - daemon.readingSince >= RECONCILE_SETTLE_MS;
+      if (result === "dropped") this.registry.setBackpressured(daemon, true);
+      else this.reconciliation.sent(count, daemon);
     });
-    this.deliverHeld(daemon, task);
-  }
-
-  private deliverHeld(daemon: Daemon, task: ActiveTask): void {
-    if (task.held.length === 0) return;
-    const commands = task.held;
-    task.held = [];
-    this.stores.tasks.dropHeldCommands(task.taskId);
-    // Dropped means the socket is closing: each is kept again for the reattach, in order.
-    for (const command of commands) this.sendHeld(daemon, task, command);
+    this.commands.deliver(daemon, task.taskId);
   }
 
   /** A daemon reported `taskComplete` for a task it holds. */
-  complete(daemon: Daemon, taskId: string, success: boolean, error: string | null): void {
-    const task = this.tasks.get(taskId);
-    daemon.tasks.delete(taskId);
-    this.registry.changed(daemon);
-    if (task) this.end(task, success ? "completed" : "failed", error);
+  complete(taskId: string, success: boolean, error: string | null): void {
+    if (this.tasks.has(taskId)) this.end(taskId, success ? "completed" : "failed", error);
+    else this.registry.release(taskId);
     this.dispatchQueued();
   }
 
@@ -285,130 +184,68 @@ export class TaskBook {
     this.stores.tasks.setReportedStatus(taskId, status);
   }
 
-  /** A daemon authenticated: give back what its machine held, then deliver held commands. */
-  attach(daemon: Daemon, from?: Daemon): void {
-    const moved = new Set<string>(from ? from.tasks : []);
-    const away = this.absent.get(daemon.machineId);
-    if (away) {
-      this.clock.clearTimeout(away.timer);
-      this.absent.delete(daemon.machineId);
-      for (const id of away.tasks) moved.add(id);
-    }
-    for (const id of moved) {
-      const task = this.tasks.get(id);
-      if (task?.status !== "dispatched") continue;
-      task.machineId = daemon.machineId;
-      task.misses = 0;
-      daemon.tasks.add(id);
-    }
-    this.registry.changed(daemon);
-    if (daemon.tasks.size > 0) {
-      daemon.reconcile = new Set(daemon.tasks);
-      this.log.connection(
-        "reattached",
-        `Daemon ${daemon.hostname} took back ${daemon.tasks.size} tasks`,
-      );
-      for (const id of daemon.tasks) {
-        const task = this.tasks.get(id);
-        if (task) this.deliverHeld(daemon, task);
-      }
-    }
-  }
-
-  /** A daemon's connection ended: its tasks wait for the same machine for the grace period. */
-  detach(daemon: Daemon): void {
-    const held = new Set<string>();
-    for (const id of daemon.tasks) if (this.isHeldBy(id, daemon.machineId)) held.add(id);
-    daemon.tasks.clear();
-    if (held.size > 0) this.markAbsent(daemon.machineId, held);
-    this.dispatchQueued();
-  }
-
   /**
-   * An accepted heartbeat (docs/protocol.md "Reconciliation"). The first one
-   * after (re)authentication settles the tasks held before it: any it does
-   * not list is lost. After that, a task whose spawnTask was sent and that is
-   * missing from two consecutive heartbeats was forgotten by the daemon: lost
-   * too. One omission alone can be a heartbeat crossing the spawnTask.
-   *
-   * A heartbeat in parts (`more`: the rest follows) counts once, when its last
-   * part arrives, as the union of its parts. Only the ids the daemon holds are
-   * kept meanwhile, so however many parts come, memory stays bounded by the
-   * tasks it holds.
+   * A daemon authenticated, and holds what its machine held (the registry
+   * moved it): its grace period ends and waiting commands are delivered.
    */
-  heartbeat(daemon: Daemon, listed: readonly string[], more = false): void {
-    const present = this.heard.get(daemon) ?? new Set<string>();
-    for (const id of listed) if (daemon.tasks.has(id)) present.add(id);
-    if (more) {
-      this.heard.set(daemon, present);
-      return;
+  attach(daemon: Daemon): void {
+    const timer = this.grace.get(daemon.machineId);
+    if (timer !== undefined) {
+      this.clock.clearTimeout(timer);
+      this.grace.delete(daemon.machineId);
     }
-    this.heard.delete(daemon);
-    const before = daemon.reconcile;
-    daemon.reconcile = null;
-    if (daemon.tasks.size === 0) return;
-    const lost: [ActiveTask, string][] = [];
-    for (const id of daemon.tasks) {
-      const task = this.tasks.get(id);
-      if (!task) continue;
-      if (present.has(id)) {
-        task.misses = 0;
-        task.countable = true;
-      } else if (before?.has(id))
-        lost.push([task, "not listed in the daemon's first heartbeat after reconnecting"]);
-      else if (task.spawnSent && this.omissionCounts(daemon, task) && ++task.misses >= 2)
-        lost.push([task, "missing from two consecutive heartbeats of its daemon"]);
-    }
-    if (lost.length === 0) return;
-    for (const [task, why] of lost) {
-      daemon.tasks.delete(task.taskId);
-      this.lose(task, why);
-    }
-    this.registry.changed(daemon);
+    this.reconciliation.attached(daemon);
+    if (daemon.holds.size === 0) return;
+    this.log.connection(
+      "reattached",
+      `Daemon ${daemon.hostname} took back ${daemon.holds.size} tasks`,
+    );
+    for (const id of daemon.holds) this.commands.deliver(daemon, id);
+  }
+
+  /** A daemon's connection ended: its machine's tasks wait for it for the grace period. */
+  detach(daemon: Daemon): void {
+    if (this.registry.heldBy(daemon.machineId).size > 0) this.startGrace(daemon.machineId);
     this.dispatchQueued();
   }
 
-  /** See RECONCILE_SETTLE_MS: a heartbeat could have waited in a paused socket. */
-  private omissionCounts(daemon: Daemon, task: ActiveTask): boolean {
-    if (!task.countable)
-      task.countable =
-        daemon.reading && this.clock.now() - daemon.readingSince >= RECONCILE_SETTLE_MS;
-    return task.countable;
+  /** An accepted heartbeat, or a part of one (reconciliation.ts). */
+  heartbeat(daemon: Daemon, listed: readonly string[], more = false): void {
+    const lost = this.reconciliation.heartbeat(daemon, listed, more);
+    if (lost.length === 0) return;
+    for (const [taskId, why] of lost) this.lose(taskId, why);
+    this.dispatchQueued();
   }
 
-  private markAbsent(machineId: string, tasks: Set<string>): void {
+  private startGrace(machineId: string): void {
     const timer = this.clock.setTimeout(() => this.graceExpired(machineId), this.graceMs);
-    this.absent.set(machineId, { tasks, timer });
+    this.grace.set(machineId, timer);
   }
 
   private graceExpired(machineId: string): void {
-    const away = this.absent.get(machineId);
-    if (!away) return;
-    this.absent.delete(machineId);
-    for (const id of away.tasks) {
-      const task = this.tasks.get(id);
-      if (task && task.status === "dispatched" && task.machineId === machineId) {
-        this.lose(task, `daemon ${machineId} did not come back within ${this.graceMs} ms`);
-      }
-    }
+    if (!this.grace.delete(machineId)) return;
+    for (const id of [...this.registry.heldBy(machineId)])
+      this.lose(id, `daemon ${machineId} did not come back within ${this.graceMs} ms`);
   }
 
-  private lose(task: ActiveTask, why: string): void {
-    this.log.connection("task_lost", `Task ${task.taskId} lost: ${why}`, "warn");
-    this.end(task, "lost", "daemon lost");
-    this.upstream.forward(encodeTaskComplete(task.taskId, false, "daemon lost"), true);
+  private lose(taskId: string, why: string): void {
+    this.log.connection("task_lost", `Task ${taskId} lost: ${why}`, "warn");
+    this.end(taskId, "lost", "daemon lost");
+    this.upstream.forward(encodeTaskComplete(taskId, false, "daemon lost"), true);
   }
 
-  private end(task: ActiveTask, status: TaskStatus, error: string | null): void {
-    this.tasks.delete(task.taskId);
-    if (task.held.length > 0) this.stores.tasks.dropHeldCommands(task.taskId);
-    this.stores.tasks.markEnded(task.taskId, status, this.clock.now(), error);
+  private end(taskId: string, status: TaskStatus, error: string | null): void {
+    this.tasks.delete(taskId);
+    this.registry.release(taskId);
+    this.reconciliation.forget(taskId);
+    this.commands.ended(taskId);
+    this.stores.tasks.markEnded(taskId, status, this.clock.now(), error);
     this.events.ended(status);
   }
 
   /** Clears timers (shutdown); state stays in the database. */
   stop(): void {
-    for (const away of this.absent.values()) this.clock.clearTimeout(away.timer);
-    this.absent.clear();
+    for (const timer of this.grace.values()) this.clock.clearTimeout(timer);
+    this.grace.clear();
   }
 }

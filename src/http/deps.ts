@@ -5,8 +5,8 @@
  * no route needs a socket, a database or a timer.
  */
 import type { Clock } from "../core/clock.ts";
+import type { Daemon } from "../core/daemon.ts";
 import type { Release } from "../core/daemon-admission.ts";
-import type { Daemon } from "../core/daemon-registry.ts";
 import type {
   ConnectionLogEntry,
   ConnectionLogStore,
@@ -124,6 +124,11 @@ export interface HttpDeps {
   readonly metrics?: MetricsExposition;
 }
 
+type ShownDaemon = Pick<
+  Daemon,
+  "daemonId" | "machineId" | "hostname" | "role" | "capacity" | "holds" | "connectedAt"
+>;
+
 /**
  * The real objects, as narrow as the adapter needs them: `Relay`, `UpstreamLink`,
  * `UpstreamOutbox` and `Stores` fit as they are, and tests can pass small fakes.
@@ -133,18 +138,10 @@ export interface HttpSources {
     /** Only the daemon fields the API shows; a registry of full `Daemon`s fits. */
     registry: {
       readonly size: number;
-      list(): Pick<
-        Daemon,
-        | "daemonId"
-        | "machineId"
-        | "hostname"
-        | "role"
-        | "capacity"
-        | "tasks"
-        | "connectedAt"
-        | "lastHeartbeat"
-      >[];
+      list(): ShownDaemon[];
     };
+    /** When each daemon's last heartbeat was read (DaemonLiveness). */
+    liveness: { lastHeartbeat(daemon: ShownDaemon): number | null };
     tasks: Pick<TaskBook, "active" | "queued">;
     stats: Pick<RelayStats, "lostTasks">;
     readiness(): string[];
@@ -237,9 +234,9 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
         hostname: d.hostname,
         role: d.role,
         maxConcurrentTasks: d.capacity,
-        taskIds: [...d.tasks],
+        taskIds: [...d.holds],
         connectedAt: d.connectedAt,
-        lastHeartbeat: d.lastHeartbeat,
+        lastHeartbeat: relay.liveness.lastHeartbeat(d),
       })),
     listLogs: (limit) => stores.connectionLog.list(limit),
     reconnect: () => link.reconnectNow(),

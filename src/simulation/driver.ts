@@ -3,7 +3,7 @@
  * heals and all work must come to an end upstream. How each step reads
  * sockets and moves the clock is in turns.ts.
  */
-import { canTakeTask } from "../core/dispatch-heap.ts";
+import { canTakeTask } from "../core/daemon.ts";
 import { randomEvent } from "./events.ts";
 import { advance, pump } from "./turns.ts";
 import type { World } from "./world.ts";

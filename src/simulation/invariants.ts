@@ -4,7 +4,7 @@
  * moment the promise is about (a dispatch, a frame on a socket, the end of a
  * step, the end of the run).
  */
-import { canTakeTask } from "../core/dispatch-heap.ts";
+import { canTakeTask } from "../core/daemon.ts";
 import type { Stores } from "../core/ports.ts";
 import type { Relay } from "../core/relay.ts";
 import { ACTIVE, type Attempt, type RelayModel, tagOf } from "./model.ts";
@@ -43,7 +43,7 @@ export const newWatch = (): ConnWatch => ({
 export function taskHeldByOneDaemon(relay: Relay, model: RelayModel, fail: Fail): void {
   const holder = new Map<string, string>();
   for (const d of relay.registry.all()) {
-    for (const taskId of d.tasks) {
+    for (const taskId of d.holds) {
       const other = holder.get(taskId);
       if (other) fail("taskHeldByOneDaemon", `${taskId} is held by ${other} and ${d.machineId}`);
       holder.set(taskId, d.machineId);
@@ -84,20 +84,20 @@ export function spawnSentAfterCommit(attempt: Attempt, machineId: string, fail: 
 export function dispatchWithinCapacity(relay: Relay, machineId: string, fail: Fail): void {
   const d = relay.registry.byMachineId(machineId);
   if (!d) fail("dispatchWithinCapacity", `dispatched to ${machineId}, which is not connected`);
-  else if (d.tasks.size > d.capacity)
-    fail("dispatchWithinCapacity", `${machineId} holds ${d.tasks.size} > capacity ${d.capacity}`);
+  else if (d.holds.size > d.capacity)
+    fail("dispatchWithinCapacity", `${machineId} holds ${d.holds.size} > capacity ${d.capacity}`);
 }
 
 /** dispatchPicksLeastLoaded: no other daemon that could take the task had fewer tasks. */
 export function dispatchPicksLeastLoaded(relay: Relay, machineId: string, fail: Fail): void {
   const chosen = relay.registry.byMachineId(machineId);
   if (!chosen) return;
-  const load = chosen.tasks.size - 1;
+  const load = chosen.holds.size - 1;
   for (const d of relay.registry.all()) {
-    if (d !== chosen && canTakeTask(d) && d.tasks.size < load)
+    if (d !== chosen && canTakeTask(d) && d.holds.size < load)
       fail(
         "dispatchPicksLeastLoaded",
-        `dispatched to ${machineId} (${load} tasks) while ${d.machineId} had ${d.tasks.size} of ${d.capacity}`,
+        `dispatched to ${machineId} (${load} tasks) while ${d.machineId} had ${d.holds.size} of ${d.capacity}`,
       );
   }
 }
@@ -109,7 +109,7 @@ export function noIdleSlotWhileQueued(relay: Relay, fail: Fail): void {
     if (canTakeTask(d))
       fail(
         "noIdleSlotWhileQueued",
-        `${relay.tasks.queued} tasks queued while ${d.machineId} holds ${d.tasks.size} of ${d.capacity}`,
+        `${relay.tasks.queued} tasks queued while ${d.machineId} holds ${d.holds.size} of ${d.capacity}`,
       );
   }
 }

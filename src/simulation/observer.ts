@@ -3,8 +3,8 @@
  * decision the relay makes on its task store, keeps what it saw per
  * connection, and calls the invariants at the moment each promise is about.
  */
-import type { Daemon } from "../core/daemon-registry.ts";
-import { RECONCILE_SETTLE_MS } from "../core/task-book.ts";
+import type { Daemon } from "../core/daemon.ts";
+import { RECONCILE_SETTLE_MS } from "../core/reconciliation.ts";
 import type { SimDaemonConn } from "./fake-sockets.ts";
 import {
   type ConnWatch,
@@ -104,7 +104,7 @@ export class Observer {
     if (sim !== null) {
       const taskId = taskIdOf(text);
       const held =
-        before !== undefined && (taskId === null || relay.tasks.isHeldBy(taskId, conn.machineId));
+        before !== undefined && (taskId === null || relay.registry.holds(conn.machineId, taskId));
       const attempt = taskId === null ? null : (this.w.model.liveAttempt(taskId)?.spawnId ?? null);
       this.w.ledger.read(sim, held, attempt, this.w.trace.step);
     }
@@ -121,15 +121,15 @@ export class Observer {
     const watch = this.watches.get(conn.id);
     if (!after || !watch) return true;
     if (!before)
-      watch.inherited = new Set([...after.tasks].filter((t) => !this.dispatchedNow.has(t)));
+      watch.inherited = new Set([...after.holds].filter((t) => !this.dispatchedNow.has(t)));
     if (listed)
-      noStaleCharge(watch, after.tasks, listed, conn.machineId, this.settled(after), this.w.fail);
+      noStaleCharge(watch, after.holds, listed, conn.machineId, this.settled(after), this.w.fail);
     return true;
   }
 
   /** Read without a pause for RECONCILE_SETTLE_MS: what was waiting in the socket is read. */
   private settled(daemon: Daemon): boolean {
-    return daemon.reading && this.w.clock.now() - daemon.readingSince >= RECONCILE_SETTLE_MS;
+    return this.w.core.relay.liveness.readSteadilyFor(daemon, RECONCILE_SETTLE_MS);
   }
 
   sentToDaemon(conn: SimDaemonConn, text: string): void {

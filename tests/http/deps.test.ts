@@ -16,12 +16,10 @@ function sources(over: Partial<HttpSources> = {}) {
     hostname: "box",
     role: "daemon" as const,
     capacity: 3,
-    tasks: new Set(["a", "b"]),
+    holds: new Set(["a", "b"]),
     connectedAt: T0,
-    lastSeen: T0,
-    lastHeartbeat: T0 + 5,
+    turn: 1,
     backpressured: false,
-    reconcile: null,
     retired: false,
   };
   const registry = { size: 1, list: () => [daemon] };
@@ -35,6 +33,7 @@ function sources(over: Partial<HttpSources> = {}) {
   const src: HttpSources = {
     relay: {
       registry,
+      liveness: { lastHeartbeat: (d) => (d === daemon ? T0 + 5 : null) },
       tasks: { active: 4, queued: 2 },
       stats,
       readiness: () => notReady.slice(),

@@ -74,7 +74,7 @@ test("a server that stops reading pauses the daemons end to end: nothing is lost
   const daemon = relay.relay.registry.byMachineId("producer");
   if (!daemon) throw new Error("the producer is not registered");
   await pollUntil(
-    async () => daemon.reading,
+    async () => relay.relay.liveness.isReading(daemon),
     (reading) => !reading,
     5000,
     5,
@@ -84,7 +84,7 @@ test("a server that stops reading pauses the daemons end to end: nothing is lost
   // Paused, not buffering: at most the last socket read (512 KB) reached the outbox.
   expect({
     closed: d.closed,
-    reading: daemon.reading,
+    reading: relay.relay.liveness.isReading(daemon),
     outboxAtMost1MB: relay.outbox.stats().bytes <= MB,
   }).toEqual({ closed: undefined, reading: false, outboxAtMost1MB: true });
 

@@ -1,4 +1,4 @@
-import type { Daemon } from "../../src/core/daemon-registry.ts";
+import type { Daemon } from "../../src/core/daemon.ts";
 
 /**
  * The dispatch rule stated as plainly as possible (docs/protocol.md
@@ -10,11 +10,11 @@ import type { Daemon } from "../../src/core/daemon-registry.ts";
 export function pickDaemon(daemons: Iterable<Daemon>): Daemon | undefined {
   let best: Daemon | undefined;
   for (const d of daemons) {
-    if (d.backpressured || d.retired || d.tasks.size >= d.capacity) continue;
+    if (d.backpressured || d.retired || d.holds.size >= d.capacity) continue;
     if (
       !best ||
-      d.tasks.size < best.tasks.size ||
-      (d.tasks.size === best.tasks.size && d.turn < best.turn)
+      d.holds.size < best.holds.size ||
+      (d.holds.size === best.holds.size && d.turn < best.turn)
     ) {
       best = d;
     }

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { type Daemon, DaemonRegistry } from "../../src/core/daemon-registry.ts";
+import type { Daemon } from "../../src/core/daemon.ts";
+import { DaemonRegistry } from "../../src/core/daemon-registry.ts";
 import { pickDaemon } from "./dispatch-rule.ts";
-import { fakeDaemon } from "./fakes.ts";
+import { fakeDaemon, fakeIdentity } from "./fakes.ts";
 
 interface Spec {
   id: string;
@@ -12,24 +13,45 @@ interface Spec {
   retired?: boolean;
 }
 
+const taskIds = (s: Spec): string[] => Array.from({ length: s.active }, (_, i) => `${s.id}-t${i}`);
+
+/** The case as plain records, for the scan that states the rule. */
 function daemon(s: Spec): Daemon {
   return fakeDaemon(s.id, {
     daemonId: s.id,
     capacity: s.capacity,
-    tasks: new Set(Array.from({ length: s.active }, (_, i) => `${s.id}-t${i}`)),
+    holds: new Set(taskIds(s)),
     turn: s.turn,
     backpressured: s.backpressured ?? false,
     retired: s.retired ?? false,
   });
 }
 
-/** The registry's choice, with each daemon's turn set as the case says. */
+/**
+ * The registry's choice, reached through its transitions only: the daemons
+ * connect in the order listed; then, in the order of their turns, each is
+ * given its tasks (a dispatch moves its turn back; an idle one gets a task
+ * back at once, for its turn), and last capacity, backpressure and
+ * retirement are set as the case says.
+ */
 function registryPick(specs: Spec[]): string | undefined {
   const registry = new DaemonRegistry();
-  for (const spec of specs) {
-    const d = registry.add(daemon(spec));
-    d.turn = spec.turn;
-    registry.changed(d);
+  const added = specs.map(
+    (s) => registry.add(fakeIdentity(s.id, { daemonId: s.id, capacity: s.active + 1 })).daemon,
+  );
+  const byTurn = specs.map((s, i) => [s, added[i] as Daemon] as const);
+  byTurn.sort(([a], [b]) => a.turn - b.turn);
+  for (const [spec, d] of byTurn) {
+    for (const id of taskIds(spec)) registry.assign(d, id);
+    if (spec.active === 0) {
+      registry.assign(d, `${spec.id}-turn`);
+      registry.release(`${spec.id}-turn`);
+    }
+  }
+  for (const [spec, d] of byTurn) {
+    registry.setCapacity(d, spec.capacity);
+    if (spec.backpressured) registry.setBackpressured(d, true);
+    if (spec.retired) registry.retire(d);
   }
   return registry.pick()?.daemonId;
 }

@@ -3,7 +3,7 @@
  * No sockets and no real timers: tests drive every event themselves.
  */
 
-import type { Daemon } from "../../src/core/daemon-registry.ts";
+import type { Daemon, DaemonIdentity } from "../../src/core/daemon.ts";
 import type {
   ConnectionLogOptions,
   DaemonConnection,
@@ -21,8 +21,8 @@ export type Json = Record<string, unknown>;
 
 // ---- daemons ----------------------------------------------------------------
 
-/** A daemon record as the registry holds one (idle, capacity 1), for registry and dispatch tests. */
-export function fakeDaemon(id: string, over: Partial<Daemon> = {}): Daemon {
+/** Who a daemon is, as DaemonRegistry.add takes it (capacity 1), for registry and dispatch tests. */
+export function fakeIdentity(id: string, over: Partial<DaemonIdentity> = {}): DaemonIdentity {
   return {
     conn: new FakeConnection(id),
     daemonId: `d-${id}`,
@@ -30,19 +30,19 @@ export function fakeDaemon(id: string, over: Partial<Daemon> = {}): Daemon {
     hostname: id,
     role: "daemon",
     capacity: 1,
-    tasks: new Set(),
     connectedAt: 0,
-    lastSeen: 0,
-    lastHeartbeat: null,
+    ...over,
+  };
+}
+
+/** A plain daemon view (idle), for checks that state a rule over daemons without a registry. */
+export function fakeDaemon(id: string, over: Partial<Daemon> = {}): Daemon {
+  return {
+    ...fakeIdentity(id),
+    holds: new Set(),
     turn: 0,
     backpressured: false,
-    reconcile: null,
     retired: false,
-    limiter: null,
-    throttle: null,
-    lastThrottleEnd: Number.NEGATIVE_INFINITY,
-    reading: true,
-    readingSince: 0,
     ...over,
   };
 }

@@ -102,7 +102,7 @@ describe("Relay: a heartbeat in parts counts once, as the union of its parts", (
     h.send(back, { type: "heartbeat", activeTasks: ["a", "x"], more: true });
     // Nothing is settled before the last part.
     expect(["a", "b", "c", "d"].map(h.status)).toEqual(Array(4).fill("dispatched"));
-    expect(h.relay.registry.get(back.id)?.lastHeartbeat).toBeNull();
+    expect(h.lastHeartbeat(back.id)).toBeNull();
     h.send(back, { type: "heartbeat", activeTasks: ["c"], more: true });
     h.send(back, { type: "heartbeat", activeTasks: ["y"] });
     expect(["a", "b", "c", "d"].map(h.status)).toEqual([
@@ -111,7 +111,7 @@ describe("Relay: a heartbeat in parts counts once, as the union of its parts", (
       "dispatched",
       "lost",
     ]);
-    expect(h.relay.registry.get(back.id)?.lastHeartbeat).toBe(h.clock.now());
+    expect(h.lastHeartbeat(back.id)).toBe(h.clock.now());
   });
 
   test("while connected, two heartbeats in parts that both leave a task out lose it; one listing it in any part keeps it", () => {

@@ -24,7 +24,7 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
       closed: attacker.closed?.code,
       victimClosed: victim.closed,
       holder: h.relay.registry.byMachineId("m-a")?.conn.id,
-      tasks: [...(h.relay.registry.byMachineId("m-a")?.tasks ?? [])],
+      tasks: [...(h.relay.registry.byMachineId("m-a")?.holds ?? [])],
     }).toEqual({
       frames: [{ type: "error", code: "unauthorized", message: TAKEOVER_REFUSED }],
       closed: 4401,
@@ -55,7 +55,7 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
       first: first.closed?.code,
       second: second.types(),
       holder: h.relay.registry.byMachineId("m-a")?.conn.id,
-      tasks: [...(h.relay.registry.byMachineId("m-a")?.tasks ?? [])],
+      tasks: [...(h.relay.registry.byMachineId("m-a")?.holds ?? [])],
     }).toEqual({ first: 4409, second: ["authenticated"], holder: second.id, tasks: ["t1"] });
     const replaced = h.log.events("daemon_replaced");
     expect(replaced.map((e) => e.options?.security)).toEqual([true]);
@@ -71,7 +71,7 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
     expect(attacker.types()).toEqual(["error"]);
     const back = h.authenticate("m-a", POOL_A);
     expect(back.types()).toEqual(["authenticated"]);
-    expect([...(h.relay.registry.byMachineId("m-a")?.tasks ?? [])]).toEqual(["t1"]);
+    expect([...(h.relay.registry.byMachineId("m-a")?.holds ?? [])]).toEqual(["t1"]);
     h.clock.advance(GRACE + 1);
     expect(h.stores.tasks.get("t1")?.status).toBe("dispatched");
   });
@@ -131,7 +131,7 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
     // Released: the next key to authenticate with the machineId takes it (and its tasks).
     const b = h.authenticate("m-a", POOL_B);
     expect([b.types(), a.closed?.code]).toEqual([["authenticated"], 4409]);
-    expect([...(h.relay.registry.byMachineId("m-a")?.tasks ?? [])]).toEqual(["t1"]);
+    expect([...(h.relay.registry.byMachineId("m-a")?.holds ?? [])]).toEqual(["t1"]);
     // Now bound to pool B's key.
     expect(h.authenticate("m-a", POOL_A).closed?.code).toBe(4401);
   });
@@ -146,7 +146,7 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
     expect(h.stores.tasks.get("t1")?.status).toBe("dispatched");
     const b = h.authenticate("m-a", POOL_B);
     expect(b.types()).toEqual(["authenticated"]);
-    expect([...(h.relay.registry.byMachineId("m-a")?.tasks ?? [])]).toEqual(["t1"]);
+    expect([...(h.relay.registry.byMachineId("m-a")?.holds ?? [])]).toEqual(["t1"]);
   });
 
   test("release with disconnect of a machineId with no daemon connected disconnects nothing", () => {

@@ -89,7 +89,13 @@ export function relayHarness<S extends Stores = MemoryStores>(
       .frames()
       .filter((f) => f.type === "error")
       .map((f) => `${f.code}: ${f.message}`);
+  /** When the relay last read a heartbeat of this connection; undefined if it is not registered. */
+  const lastHeartbeat = (connId: string): number | null | undefined => {
+    const d = relay.registry.get(connId);
+    return d === undefined ? undefined : relay.liveness.lastHeartbeat(d);
+  };
   return {
+    lastHeartbeat,
     clock,
     stores,
     log,

@@ -557,7 +557,7 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       ]);
       expect(delivered.filter((s) => s.includes('"t2"'))).toEqual([held[1] as string]);
       expect(delivered.length).toBe(3);
-      expect(h.relay.registry.get(d2.id)?.tasks).toEqual(new Set(["t1", "t2"]));
+      expect(h.relay.registry.get(d2.id)?.holds).toEqual(new Set(["t1", "t2"]));
 
       h.clock.advance(GRACE);
       expect(h.status("t1")).toBe("dispatched");
@@ -583,7 +583,7 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       expect(fresh.closed).toBeNull();
       expect(h.relay.registry.size).toBe(1);
       expect(h.relay.registry.byMachineId("m1")?.conn).toBe(fresh);
-      expect(h.relay.registry.get(fresh.id)?.tasks).toEqual(new Set(["t1"]));
+      expect(h.relay.registry.get(fresh.id)?.holds).toEqual(new Set(["t1"]));
       // Nothing went into a grace period, so nothing is lost later.
       h.clock.advance(GRACE * 2);
       expect(h.status("t1")).toBe("dispatched");
@@ -653,7 +653,7 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       ]);
       // The slot is free again: the queued task goes to the same daemon.
       expect(taskIdsIn(d)).toEqual(["t1", "t2"]);
-      expect(h.relay.registry.byMachineId("m1")?.tasks).toEqual(new Set(["t2"]));
+      expect(h.relay.registry.byMachineId("m1")?.holds).toEqual(new Set(["t2"]));
     });
 
     test("heartbeats that waited in a paused socket are not omissions: the task counts once listed, or once reading has settled", () => {
@@ -761,7 +761,7 @@ describe("TaskBook.restore", () => {
 
     const back = h.daemon("m1", 3);
     expect(taskIdsIn(back)).toEqual(["t2", "t3"]);
-    expect(h.relay.registry.get(back.id)?.tasks).toEqual(new Set(["t1", "t2", "t3"]));
+    expect(h.relay.registry.get(back.id)?.holds).toEqual(new Set(["t1", "t2", "t3"]));
     h.clock.advance(GRACE);
     expect(h.status("t1")).toBe("dispatched");
     h.relay.stop();
