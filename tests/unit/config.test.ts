@@ -313,3 +313,14 @@ test("only secrets take a --…-file flag; any other is left for the command lin
   expect(loaded.ok && loaded.rest).toEqual(["--port-file", "8080"]);
   expect(loaded.ok && loaded.config.port).toBe(8787);
 });
+
+test("the options table is Config: one field per option, plus the machine's hostname", () => {
+  const config = load();
+  expect(Object.keys(config).sort()).toEqual([...OPTIONS.map((o) => o.key), "hostname"].sort());
+});
+
+test("an unset list is a fresh empty list each time, not one shared between configs", () => {
+  const a = load();
+  a.daemonKeys.push("changed");
+  expect(load().daemonKeys).toEqual([]);
+});
