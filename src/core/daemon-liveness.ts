@@ -9,8 +9,10 @@
  * the daemon is over its budget. A daemon that is not read cannot be heard,
  * so it is never silent: its clock restarts when reading resumes.
  */
+import { CloseCode } from "../protocol/messages.ts";
 import type { Clock } from "./clock.ts";
 import type { Daemon } from "./daemon.ts";
+import type { EventLog } from "./ports.ts";
 
 interface Liveness {
   /** When a frame was last read from it (or reading resumed). */
@@ -86,10 +88,21 @@ export class DaemonLiveness {
     return this.clock.now() - s.readingSince >= ms;
   }
 
-  /** Being read, and heard nothing since `deadline`. */
-  isSilent(daemon: Daemon, deadline: number): boolean {
-    const s = this.state.get(daemon);
-    if (!s?.reading) return false;
-    return s.lastSeen < deadline;
+  /** Closes (4408) every daemon of `daemons` being read and heard nothing for `timeoutMs`. */
+  closeSilent(daemons: readonly Daemon[], timeoutMs: number, log: EventLog): void {
+    const deadline = this.clock.now() - timeoutMs;
+    // Chosen before any is closed: a close runs the relay's close handler at once.
+    const silent = daemons.filter((d) => {
+      const s = this.state.get(d);
+      return s?.reading === true && s.lastSeen < deadline;
+    });
+    for (const d of silent) {
+      log.connection(
+        "daemon_silent",
+        `Daemon ${d.hostname} silent for over ${timeoutMs} ms`,
+        "warn",
+      );
+      d.conn.close(CloseCode.silent, "no heartbeat within the liveness timeout");
+    }
   }
 }

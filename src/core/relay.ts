@@ -4,16 +4,18 @@
  * decisions; sockets and storage are behind the interfaces in ports.ts.
  */
 import { encodeError } from "../protocol/encode.ts";
-import { CloseCode, HEARTBEAT_EXTRA_IDS } from "../protocol/messages.ts";
-import { type DaemonFrame, parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
+import { CloseCode } from "../protocol/messages.ts";
+import { parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { Daemon } from "./daemon.ts";
 import { DaemonAdmission, type Release } from "./daemon-admission.ts";
+import { DaemonFrames } from "./daemon-frames.ts";
 import { DaemonLiveness } from "./daemon-liveness.ts";
 import { DaemonRegistry } from "./daemon-registry.ts";
 import { DaemonThrottle } from "./daemon-throttle.ts";
 import { HistoryPruner } from "./history-pruner.ts";
 import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.ts";
+import { ReadGate } from "./read-gate.ts";
 import { RelayStats } from "./stats.ts";
 import { StorageAlarm } from "./storage-alarm.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
@@ -50,13 +52,11 @@ export class Relay implements UpstreamListener {
   /** Whether each daemon is read, and when it was last heard. */
   readonly liveness: DaemonLiveness;
   private readonly admission: DaemonAdmission;
+  private readonly frames: DaemonFrames;
   private sweepTimer: TimerHandle | null = null;
-  /** Daemon sockets are not being read while the upstream link is congested. */
-  private inboundPaused = false;
-  /** Nor while commits fail (docs/protocol.md "Storage failures"). */
-  private storageFailing = false;
-  /** Nor while the outbox is over its limit with task results it may not drop ("Durable outbox"). */
-  private outboxFull = false;
+  private readonly gate = new ReadGate(() => {
+    for (const d of this.registry.all()) this.liveness.update(d);
+  });
   private readonly throttle: DaemonThrottle;
   private readonly alarm: StorageAlarm;
   private readonly pruner: HistoryPruner;
@@ -90,6 +90,14 @@ export class Relay implements UpstreamListener {
     this.admission = new DaemonAdmission(opts, stores, this.registry, clock, log, (daemon) =>
       this.admitted(daemon),
     );
+    this.frames = new DaemonFrames({
+      registry: this.registry,
+      tasks: this.tasks,
+      liveness: this.liveness,
+      reply: (conn, text) => this.reply(conn, text),
+      forwardUp: (type, text, critical) => this.forwardUp(type, text, critical),
+      capacityChanged: () => this.capacityChanged(),
+    });
     this.alarm = new StorageAlarm(clock, log);
     this.throttle = new DaemonThrottle(opts, clock, log, this.stats, (d) =>
       this.liveness.update(d),
@@ -108,8 +116,8 @@ export class Relay implements UpstreamListener {
   readiness(): string[] {
     const reasons: string[] = [];
     if (this.stopped) reasons.push("shutting down");
-    if (this.storageFailing) reasons.push("storage");
-    if (this.outboxFull) reasons.push("outbox full");
+    if (this.gate.has("storage")) reasons.push("storage");
+    if (this.gate.has("outboxFull")) reasons.push("outbox full");
     if (this.registry.unauthenticatedCount >= this.opts.maxUnauthenticated)
       reasons.push("too many connections awaiting authentication");
     return reasons;
@@ -146,7 +154,7 @@ export class Relay implements UpstreamListener {
    * (an admission could not be kept).
    */
   connectionRefusal(remoteAddress?: string): string | null {
-    if (this.storageFailing) return "the relay cannot write to its database; retry later";
+    if (this.gate.has("storage")) return "the relay cannot write to its database; retry later";
     return this.admission.refusal(remoteAddress);
   }
 
@@ -160,9 +168,7 @@ export class Relay implements UpstreamListener {
    * server cannot keep up, resume when it has.
    */
   setInboundPaused(paused: boolean): void {
-    if (paused === this.inboundPaused) return;
-    this.inboundPaused = paused;
-    for (const d of this.registry.all()) this.liveness.update(d);
+    this.gate.set("congested", paused);
   }
 
   /**
@@ -170,33 +176,19 @@ export class Relay implements UpstreamListener {
    * reading daemons rather than let it grow, resume once it has drained.
    */
   setOutboxFull(full: boolean): void {
-    if (full === this.outboxFull) return;
-    this.outboxFull = full;
-    for (const d of this.registry.all()) this.liveness.update(d);
+    this.gate.set("outboxFull", full);
   }
 
   /** Commits failing or healthy again: stop or resume reading daemons, and say so. */
   storageChanged(status: StorageStatus): void {
     if (!status.ok) this.stats.failedCommits += 1;
     this.alarm.update(status);
-    if (status.ok === !this.storageFailing) return;
-    this.storageFailing = !status.ok;
-    for (const d of this.registry.all()) this.liveness.update(d);
+    this.gate.set("storage", !status.ok);
   }
 
-  /**
-   * Whether a daemon's socket is read (DaemonLiveness.update applies it):
-   * unless the upstream is congested, commits fail, the outbox is full of
-   * frames it may not drop, or the daemon is over its budget.
-   */
+  /** Whether a daemon's socket is read (DaemonLiveness.update applies it); always while stopping. */
   private shouldRead(d: Daemon): boolean {
-    return (
-      this.stopped ||
-      (!this.inboundPaused &&
-        !this.storageFailing &&
-        !this.outboxFull &&
-        !this.throttle.isThrottled(d))
-    );
+    return this.stopped || (this.gate.open && !this.throttle.isThrottled(d));
   }
 
   daemonOpened(conn: DaemonConnection): void {
@@ -219,7 +211,7 @@ export class Relay implements UpstreamListener {
       this.reply(conn, encodeError("badMessage", parsed.error.message));
       return;
     }
-    this.handleFrame(daemon, parsed.value, text);
+    this.frames.handle(daemon, parsed.value, text);
   }
 
   /** Binary frames are not part of the protocol. */
@@ -256,64 +248,6 @@ export class Relay implements UpstreamListener {
     if (!daemon?.backpressured) return;
     this.registry.setBackpressured(daemon, false);
     this.tasks.dispatchQueued();
-  }
-
-  private handleFrame(daemon: Daemon, frame: DaemonFrame, text: string): void {
-    switch (frame.kind) {
-      case "authenticate":
-        this.reply(daemon.conn, encodeError("badMessage", "already authenticated"));
-        return;
-      case "heartbeat":
-        this.heartbeat(daemon, frame.activeTasks, frame.more === true);
-        return;
-      case "capacityUpdate":
-        this.registry.setCapacity(daemon, frame.capacity);
-        this.capacityChanged();
-        this.tasks.dispatchQueued();
-        return;
-      case "other":
-        this.forwardUp(frame.type, text, false);
-        return;
-    }
-    if (!this.registry.holds(daemon.machineId, frame.taskId)) {
-      this.reply(
-        daemon.conn,
-        encodeError("notYourTask", `task ${frame.taskId} is not dispatched to this daemon`),
-      );
-      return;
-    }
-    if (frame.kind === "taskComplete") {
-      // Forward first so that the server hears of the completion before any dispatch it frees.
-      this.forwardUp(frame.kind, text, true);
-      this.tasks.complete(frame.taskId, frame.success, frame.error);
-    } else if (frame.kind === "taskStatusChange") {
-      this.tasks.reportStatus(frame.taskId, frame.newStatus);
-      this.forwardUp(frame.kind, text, true);
-    } else {
-      this.forwardUp(frame.type, text, false);
-    }
-  }
-
-  /**
-   * A heartbeat, or a part of one (`more`: the rest follows, relay-to-relay).
-   * A daemon runs at most its capacity: a listing far longer than that, or
-   * than what it holds, is abnormal and does not count (child relays list
-   * their queue too, and are exempt).
-   */
-  private heartbeat(daemon: Daemon, listed: readonly string[], more: boolean): void {
-    const bound = Math.max(daemon.capacity, daemon.holds.size) + HEARTBEAT_EXTRA_IDS;
-    if (daemon.role === "daemon" && listed.length > bound) {
-      this.reply(
-        daemon.conn,
-        encodeError(
-          "badMessage",
-          `invalid field "activeTasks": ${listed.length} ids, over the limit of ${bound} (capacity or tasks held, plus ${HEARTBEAT_EXTRA_IDS})`,
-        ),
-      );
-      return;
-    }
-    if (!more) this.liveness.heartbeat(daemon);
-    this.tasks.heartbeat(daemon, listed, more);
   }
 
   /** Every daemon frame for the server goes through here, so /metrics counts each once. */
@@ -399,16 +333,7 @@ export class Relay implements UpstreamListener {
    * cannot be heard, so it is never silent: its clock restarts on resume.
    */
   sweep(): void {
-    const deadline = this.clock.now() - this.opts.daemonTimeoutMs;
-    const silent = this.registry.list().filter((d) => this.liveness.isSilent(d, deadline));
-    for (const d of silent) {
-      this.log.connection(
-        "daemon_silent",
-        `Daemon ${d.hostname} silent for over ${this.opts.daemonTimeoutMs} ms`,
-        "warn",
-      );
-      d.conn.close(CloseCode.silent, "no heartbeat within the liveness timeout");
-    }
+    this.liveness.closeSilent(this.registry.list(), this.opts.daemonTimeoutMs, this.log);
     this.pruner.sweep();
   }
 }

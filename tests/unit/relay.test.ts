@@ -351,7 +351,7 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       expect(h.log.events("warning").length).toBe(2);
     });
 
-    test("commands for a queued task are held and delivered, in order, right after its spawnTask", () => {
+    test("commands for a queued task wait and are delivered, in order, right after its spawnTask", () => {
       const h = harness(makeStores);
       h.spawn("t1");
       const cmds = [
@@ -391,7 +391,7 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
         },
       ]);
       const d = h.daemon("m1", 5);
-      expect(d.sent).toEqual([spawnText("t2")]); // neither t1 nor its held pause
+      expect(d.sent).toEqual([spawnText("t2")]); // neither t1 nor its waiting pause
     });
   });
 
@@ -532,19 +532,19 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       expect(h.status("t1")).toBe("dispatched");
     });
 
-    test("reattach within grace: tasks come back and held commands arrive in order", () => {
+    test("reattach within grace: tasks come back and waiting commands arrive in order", () => {
       const h = harness(makeStores);
       const d1 = h.daemon("m1", 2);
       h.spawn("t1");
       h.spawn("t2");
       d1.close(1006, "");
       h.clock.advance(GRACE / 2);
-      const held = [
+      const waiting = [
         control("pauseTask", "t1"),
         control("sendMessage", "t2", ',"m":"x"'),
         control("resumeTask", "t1"),
       ];
-      for (const c of held) h.server(c);
+      for (const c of waiting) h.server(c);
       expect(h.stores.tasks.heldCommands("t1").length).toBe(2);
 
       const d2 = h.open();
@@ -552,10 +552,10 @@ describe.each(storeKinds)("Relay with %s", (_kind, makeStores) => {
       expect(d2.types()[0]).toBe("authenticated");
       const delivered = d2.sent.slice(1);
       expect(delivered.filter((s) => s.includes('"t1"'))).toEqual([
-        held[0] as string,
-        held[2] as string,
+        waiting[0] as string,
+        waiting[2] as string,
       ]);
-      expect(delivered.filter((s) => s.includes('"t2"'))).toEqual([held[1] as string]);
+      expect(delivered.filter((s) => s.includes('"t2"'))).toEqual([waiting[1] as string]);
       expect(delivered.length).toBe(3);
       expect(h.relay.registry.get(d2.id)?.holds).toEqual(new Set(["t1", "t2"]));
 
@@ -925,8 +925,8 @@ describe("Relay rate limit: slow down, never drop", () => {
   });
 });
 
-describe("held commands behind a write batch", () => {
-  test("a command whose send waited for a commit and was dropped goes back ahead of commands held after it", () => {
+describe("waiting commands behind a write batch", () => {
+  test("a command whose send waited for a commit and was dropped goes back ahead of commands that began waiting after it", () => {
     const batch = createWriteBatch(
       { begin() {}, commit() {}, rollback() {} },
       { clock: new ManualClock(), schedule: () => {} },
@@ -944,7 +944,7 @@ describe("held commands behind a write batch", () => {
     expect(taskIdsIn(d)).toEqual(["t1"]);
     // A command waits for the turn's commit (a spawn queued behind t1 wrote something); the
     // daemon's socket closes first, so its send is dropped; meanwhile (the daemon away) a
-    // later command is held.
+    // later command waits.
     h.spawn("t2");
     h.server(control("sendMessage", "t1", ',"n":1'));
     d.close(1006, "");
