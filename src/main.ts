@@ -9,9 +9,9 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { runDemoCommand } from "./cli/demo.ts";
 import { helpText } from "./cli/help.ts";
-import { firstShutdownSignal, stopWithin } from "./cli/signals.ts";
+import { firstShutdownSignal, onReloadSignal, stopWithin } from "./cli/signals.ts";
 import { parseStatusArgs, runStatus } from "./cli/status.ts";
-import { type Config, loadConfig } from "./config/config.ts";
+import { type Config, type ConfigIo, loadConfig, rereadSecrets } from "./config/config.ts";
 import { startRelayServer } from "./relay-server.ts";
 import { VERSION, versionLine } from "./version.ts";
 
@@ -25,11 +25,15 @@ const err = (line: string): void => console.error(line);
  * 1001, close the upstream link with 1000 (the outbox is durable, so nothing
  * accepted is lost), wait for the server, checkpoint and close the database.
  */
-async function serve(config: Config): Promise<number> {
+async function serve(config: Config, argv: readonly string[], io: ConfigIo): Promise<number> {
   // Listening before the start, so that a signal during it still gets a clean stop.
   const shutdown = firstShutdownSignal();
-  const relay = await startRelayServer(config);
+  const relay = await startRelayServer(config, {
+    rereadSecrets: () => rereadSecrets(process.env, argv, io),
+  });
+  const stopReloading = onReloadSignal(() => relay.reload());
   const signal = await shutdown;
+  stopReloading();
   relay.log.log("info", "shutdown", { signal });
   await stopWithin(
     () => relay.stop(),
@@ -60,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
   const [command = "serve", ...args] = loaded.rest;
   switch (command) {
     case "serve":
-      if (args.length === 0) return serve(loaded.config);
+      if (args.length === 0) return serve(loaded.config, argv, configIo);
       break;
     case "demo":
       return runDemoCommand({ env: process.env, argv, args, configIo, out, err });

@@ -4,8 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Server } from "bun";
-import { type Config, upstreamProblem } from "./config/config.ts";
+import { type Config, type SecretsReread, upstreamProblem } from "./config/config.ts";
 import { type Clock, type Jitter, systemClock } from "./core/clock.ts";
 import { createKeyCheck } from "./core/key-check.ts";
 import { Listeners } from "./core/listeners.ts";
@@ -19,10 +18,10 @@ import { createHttpDeps } from "./http/deps.ts";
 import { createLogger, type Logger, stdoutWriter } from "./log/logger.ts";
 import { createRelayMetrics, type RelayMetrics } from "./metrics/relay-metrics.ts";
 import { redactUrl } from "./protocol/url.ts";
+import { createReloader, type ReloadOutcome, readTlsFiles } from "./relay-reload.ts";
 import { createStores, openDatabase, type RelayDatabase } from "./store/database.ts";
 import { createWriteBatch, sqliteTransactions } from "./store/write-batch.ts";
-import type { SocketData } from "./transport/daemon-socket.ts";
-import { startSocketServer } from "./transport/relay-socket-server.ts";
+import { type SocketServer, startSocketServer } from "./transport/relay-socket-server.ts";
 import { createBatchedUpstreamTransport } from "./transport/upstream-batched-socket.ts";
 import { createWebSocketUpstreamTransport } from "./transport/upstream-websocket.ts";
 import { VERSION } from "./version.ts";
@@ -32,6 +31,12 @@ export interface RelayServerOverrides {
   jitter?: Jitter;
   write?: (line: string) => void;
   transport?: UpstreamTransport;
+  /**
+   * The secrets as their files say now, for a reload (config.ts
+   * rereadSecrets over the relay's own env and flags). Without it a reload
+   * finds nothing changed.
+   */
+  rereadSecrets?: () => SecretsReread;
 }
 
 export interface RelayServer {
@@ -47,6 +52,8 @@ export interface RelayServer {
   readonly metrics: RelayMetrics;
   readonly stores: Stores;
   readonly log: Logger;
+  /** Re-reads the secrets and the TLS files (SIGHUP, POST /admin/reload): relay-reload.ts. */
+  reload(): ReloadOutcome;
   stop(): Promise<void>;
 }
 
@@ -71,6 +78,9 @@ export async function startRelayServer(
   });
   const reportBug = (where: string, err: unknown): void =>
     log.log("error", "internal_error", { where, error: String(err), stack: (err as Error)?.stack });
+  // Checked before anything opens: a certificate that is not the key's stops the start.
+  const tls = config.tlsCert && config.tlsKey ? readTlsFiles(config, readText) : null;
+  if (tls && !tls.ok) throw new Error(tls.error);
   const storage = openStorage(config, clock, reportBug);
   const { stores } = storage;
   log.attach(stores.connectionLog);
@@ -91,12 +101,22 @@ export async function startRelayServer(
   storage.status.add((status) => relay.storageChanged(status));
   storage.status.add((status) => upstream.setPaused(!status.ok));
   relay.start();
+  const reloader = createReloader({
+    config,
+    reread: overrides.rereadSecrets ?? (() => ({ secrets: {}, errors: [] })),
+    readFile: readText,
+    relay,
+    upstream,
+    tls: tls?.value ?? null,
+    log,
+  });
   const metrics = createRelayMetrics({
     relay,
     link: upstream.link,
     outbox: upstream.outbox,
     tasks: stores.tasks,
     storage: stores.storage,
+    reloads: () => reloader.counts,
   });
   const app = createHttpApp(
     createHttpDeps({
@@ -112,20 +132,24 @@ export async function startRelayServer(
       outboxMaxBytes: config.outboxMaxBytes,
       reportError: (err, where) => log.log("error", "http_error", { ...where, error: String(err) }),
       metrics,
+      reload: () => reloader.reload(),
     }),
     {
-      adminToken: config.adminToken,
+      // Read at each request: a reload changes it.
+      get adminToken() {
+        return reloader.secrets.adminToken;
+      },
       corsOrigins: config.corsOrigins,
       protectReads: config.protectReads,
     },
   );
-  let server: Server<SocketData>;
+  let server: SocketServer;
   try {
     server = startSocketServer({
       host: config.host,
       port: config.port,
       maxFrameBytes: config.maxFrameBytes,
-      tls: readTls(config),
+      tls: tls?.value ?? null,
       relay,
       fetch: (req, remoteAddress) => app.fetch(req, remoteAddress),
       onBug: reportBug,
@@ -135,7 +159,8 @@ export async function startRelayServer(
     storage.database.close();
     throw err;
   }
-  const port = server.port as number;
+  reloader.serveTlsWith(server);
+  const port = server.port;
   log.connection(
     "listening",
     `Relay ${VERSION} listening on ${config.host}:${port} (machineId ${machineId})`,
@@ -155,9 +180,10 @@ export async function startRelayServer(
     metrics,
     stores,
     log,
+    reload: () => reloader.reload(),
     stop() {
       stopping ??= (async () => {
-        server.stop(false);
+        void server.stop(false);
         relay.stop();
         await upstream.stop(2000);
         await server.stop(true);
@@ -238,10 +264,7 @@ function relayOptions(config: Config, upstream: Upstream): RelayOptions {
   };
 }
 
-function readTls(config: Config): { cert: string; key: string } | null {
-  if (!config.tlsCert || !config.tlsKey) return null;
-  return { cert: readFileSync(config.tlsCert, "utf8"), key: readFileSync(config.tlsKey, "utf8") };
-}
+const readText = (path: string): string => readFileSync(path, "utf8");
 
 /** The effective settings, once, so an operator can see what is in force; never a secret. */
 function logEffectiveConfig(config: Config, log: Logger): void {

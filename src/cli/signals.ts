@@ -23,6 +23,16 @@ export function firstShutdownSignal(): Promise<NodeJS.Signals> {
   return promise;
 }
 
+/**
+ * SIGHUP re-reads secrets and certificates (relay-reload.ts), as nginx and
+ * Caddy do; it never stops the relay. Returns the unsubscribe.
+ */
+export function onReloadSignal(reload: () => void): () => void {
+  const onSignal = (): void => reload();
+  process.on("SIGHUP", onSignal);
+  return () => process.off("SIGHUP", onSignal);
+}
+
 /** Runs `stop`; exits with EXIT_STOP_TIMEOUT if it is not done within the deadline. */
 export async function stopWithin(
   stop: () => Promise<void>,

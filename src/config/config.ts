@@ -148,6 +148,43 @@ export function loadConfig(
   }
 }
 
+/** The settings a running relay re-reads on SIGHUP or POST /admin/reload. */
+export type Secrets = Pick<Config, "apiKey" | "daemonKeys" | "adminToken">;
+
+export interface SecretsReread {
+  /** Each secret as its source says now; one that could not be read is absent (keep the old). */
+  secrets: Partial<Secrets>;
+  /** One line per secret that could not be read, naming its variable and file. */
+  errors: string[];
+}
+
+/**
+ * The secrets as their sources say now. Each is read on its own, so an
+ * unreadable or invalid file costs only its own secret (which keeps its old
+ * value); the environment and flags are those the relay started with, so in
+ * practice what changes is the content of the `*_FILE` files.
+ */
+export function rereadSecrets(
+  env: Record<string, string | undefined>,
+  argv: readonly string[],
+  io: ConfigIo,
+): SecretsReread {
+  const { values: flags } = readFlags(argv);
+  const sources: Source[] = [(k) => flags.get(k), (k) => env[k]];
+  const secrets: Record<string, unknown> = {};
+  const errors: string[] = [];
+  for (const spec of OPTIONS.filter((o) => o.fromFile)) {
+    try {
+      secrets[spec.key] = readOption(spec, rawValue(spec, sources, io));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(err.message);
+    }
+  }
+  // Each value came from its option's kind, as in readOptions.
+  return { secrets: secrets as Partial<Secrets>, errors };
+}
+
 /** Why the upstream link cannot start, or null when it can. */
 export function upstreamProblem(config: Config): string | null {
   if (!config.serverUrl && !config.apiKey)

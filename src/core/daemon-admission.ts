@@ -18,6 +18,7 @@ import { type DaemonFrame, parseDaemonFrame } from "../protocol/parse.ts";
 import type { Clock } from "./clock.ts";
 import type { Daemon } from "./daemon.ts";
 import type { DaemonRegistry } from "./daemon-registry.ts";
+import { createKeyCheck } from "./key-check.ts";
 import { MachineBindings } from "./machine-bindings.ts";
 import type { DaemonConnection, EventLog, Stores } from "./ports.ts";
 import { RepeatedEvents } from "./repeated-events.ts";
@@ -59,6 +60,8 @@ type AuthenticateFrame = Extract<DaemonFrame, { kind: "authenticate" }>;
 export class DaemonAdmission {
   private readonly bindings: MachineBindings;
   private readonly repeated: RepeatedEvents;
+  /** The keys accepted now (replaceKeys changes them). */
+  private acceptKey: (key: string) => boolean;
 
   constructor(
     private readonly opts: AdmissionOptions,
@@ -70,6 +73,34 @@ export class DaemonAdmission {
   ) {
     this.bindings = new MachineBindings(stores.bindings, stores.meta, clock);
     this.repeated = new RepeatedEvents(clock, log);
+    this.acceptKey = opts.acceptKey;
+  }
+
+  /**
+   * The accepted keys are now `keys` (a reload). A daemon that authenticated
+   * with a key no longer among them is closed with 4401 (its tasks take the
+   * "daemon gone" path: they wait out the grace period for it to come back
+   * with an accepted key), and its machineId's binding is released. Returns
+   * the machineIds whose key was revoked.
+   */
+  replaceKeys(keys: readonly string[]): string[] {
+    this.acceptKey = createKeyCheck(keys);
+    const revoked = this.bindings.releaseAllBut(keys);
+    for (const machineId of revoked) {
+      const daemon = this.registry.byMachineId(machineId);
+      this.log.connection(
+        "key_revoked",
+        `The key machineId ${machineId} authenticated with is no longer accepted; its binding is released${daemon ? " and its daemon disconnected (4401)" : ""}`,
+        "warn",
+        { security: true },
+      );
+      if (daemon) {
+        this.stores.afterCommit(() =>
+          daemon.conn.close(CloseCode.unauthenticated, "key no longer accepted"),
+        );
+      }
+    }
+    return revoked;
   }
 
   /**
@@ -137,7 +168,7 @@ export class DaemonAdmission {
       this.reject(conn, "badMessage", parsed.error.message);
     } else if (parsed.value.kind !== "authenticate") {
       this.reject(conn, "badMessage", "the first frame must be authenticate");
-    } else if (!this.opts.acceptKey(parsed.value.apiKey)) {
+    } else if (!this.acceptKey(parsed.value.apiKey)) {
       this.reject(conn, "unauthorized", "invalid API key");
     } else if (this.bindings.claim(parsed.value.machineId, parsed.value.apiKey) === "other") {
       this.refuseTakeover(conn, parsed.value.machineId);

@@ -72,6 +72,20 @@ export class MachineBindings {
     return true;
   }
 
+  /**
+   * The accepted keys are now `keys` (a reload): every binding to a key not
+   * among them is released, and its machineIds returned. The key it protected
+   * is refused from now on, so the binding guards nothing; released, it lets
+   * the machine's daemon come back with its new key.
+   */
+  releaseAllBut(keys: readonly string[]): string[] {
+    const { fingerprint, byMachine } = this.state();
+    const kept = new Set(keys.filter((k) => k.length > 0).map(fingerprint));
+    const released = [...byMachine].filter(([, bound]) => !kept.has(bound)).map(([id]) => id);
+    for (const machineId of released) this.release(machineId);
+    return released;
+  }
+
   get size(): number {
     return this.state().byMachine.size;
   }

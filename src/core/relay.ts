@@ -163,6 +163,11 @@ export class Relay implements UpstreamListener {
     return this.admission.release(machineId, disconnect);
   }
 
+  /** The daemon keys are now `keys` (a reload): daemons whose key was revoked are closed (4401). */
+  replaceKeys(keys: readonly string[]): string[] {
+    return this.admission.replaceKeys(keys);
+  }
+
   /**
    * Flow control from the upstream side: pause reading every daemon while the
    * server cannot keep up, resume when it has.

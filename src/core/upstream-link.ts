@@ -199,20 +199,46 @@ export class UpstreamLink {
     this.dropSocket(1000, "relay shutting down");
   }
 
-  /** Operator-forced reconnect: a fresh connection with the attempt counter reset. */
-  reconnectNow(): { success: boolean; message: string } {
+  /**
+   * Operator-forced reconnect (or a changed API key): a fresh connection with
+   * the attempt counter reset; the old socket closes with 1000 and `why`.
+   */
+  reconnectNow(why = "Manual reconnect requested"): { success: boolean; message: string } {
     if (this.current.kind === "unconfigured") {
       return { success: false, message: `Upstream not configured: ${this.current.reason}` };
     }
     this.clearTimers();
     const wasOpen = this.current.kind === "open";
     this.current = { kind: "idle" };
-    this.dropSocket(1000, "Manual reconnect requested");
+    this.dropSocket(1000, why);
     if (wasOpen) this.events.onDown();
     this.attempts = 0;
     this.shortLinks = 0;
     this.connect();
     return { success: true, message: "Reconnection initiated" };
+  }
+
+  /**
+   * Whether the link can run changed (a reload re-read the API key): a reason
+   * stops it and says why (unconfigured); null starts a link that could not
+   * run before. A link that can run and still can is left alone.
+   */
+  reconfigure(unconfiguredReason: string | null): void {
+    const reason = this.opts.url ? unconfiguredReason : (unconfiguredReason ?? "no server URL");
+    if (reason !== null) {
+      if (this.current.kind === "unconfigured") return;
+      const wasOpen = this.current.kind === "open";
+      this.clearTimers();
+      this.current = { kind: "unconfigured", reason };
+      this.dropSocket(1000, "upstream no longer configured");
+      if (wasOpen) this.events.onDown();
+      this.start();
+      return;
+    }
+    if (this.current.kind !== "unconfigured") return;
+    this.current = { kind: "idle" };
+    this.attempts = 0;
+    this.start();
   }
 
   /**

@@ -56,15 +56,18 @@ export class Upstream {
   private listener: UpstreamListener | null = null;
   /** The capacity authenticate announces: fixed, or the daemons' sum last told (auto). */
   private capacity: number;
+  /** The key authenticate presents (setApiKey changes it). */
+  private apiKey: string;
 
   constructor(
     private readonly opts: UpstreamOptions,
     private readonly deps: UpstreamDeps,
   ) {
     this.capacity = opts.capacity === "auto" ? 0 : opts.capacity;
+    this.apiKey = opts.identity.apiKey;
     this.link = new UpstreamLink(
       opts,
-      () => ({ ...opts.identity, maxConcurrentTasks: this.capacity }),
+      () => ({ ...opts.identity, apiKey: this.apiKey, maxConcurrentTasks: this.capacity }),
       deps.transport,
       {
         onAuthenticated: (daemonId) => {
@@ -116,6 +119,11 @@ export class Upstream {
     this.outbox.forward(text, critical);
   }
 
+  /** Would a frame forwarded now wait in the outbox? (UpstreamOutbox.holding) */
+  holding(): boolean {
+    return this.outbox.holding;
+  }
+
   /** Stops or resumes reading the server (commits failing: docs/protocol.md "Storage failures"). */
   setPaused(paused: boolean): void {
     this.link.setPaused(paused);
@@ -126,6 +134,21 @@ export class Upstream {
     if (this.opts.capacity !== "auto") return;
     this.capacity = Math.min(total, MAX_CAPACITY);
     this.link.advertiseCapacity(this.capacity);
+  }
+
+  /**
+   * The API key re-read at a reload. A changed key re-authenticates: the
+   * link reconnects at once and presents it (frames wait in the outbox
+   * meanwhile). `unconfiguredReason` says whether the link can run at all with
+   * it (no key: it stops; a first key: it starts). True when the key changed.
+   */
+  setApiKey(apiKey: string, unconfiguredReason: string | null): boolean {
+    if (apiKey === this.apiKey) return false;
+    this.apiKey = apiKey;
+    const wasRunning = this.link.state.kind !== "unconfigured";
+    this.link.reconfigure(unconfiguredReason);
+    if (wasRunning && unconfiguredReason === null) this.link.reconnectNow("API key changed");
+    return true;
   }
 
   /** Shutdown: waits (bounded) for written frames to leave, then closes the link with 1000. */

@@ -22,8 +22,11 @@ import { ForbiddenError, UnauthorizedError } from "./errors.ts";
 import { isLoopback, isLoopbackHost } from "./loopback.ts";
 
 export interface HttpSecurity {
-  /** `MAKIMA_RELAY_ADMIN_TOKEN`; null: guarded routes answer loopback peers only. */
-  adminToken: string | null;
+  /**
+   * `MAKIMA_RELAY_ADMIN_TOKEN`; null: guarded routes answer loopback peers only.
+   * Read at every guarded request, so a getter here follows a reload.
+   */
+  readonly adminToken: string | null;
   /** `MAKIMA_RELAY_CORS_ORIGINS`; `*` allows any origin on read routes only. */
   corsOrigins: readonly string[];
   /** `MAKIMA_RELAY_PROTECT_READS`: guard read routes (all but /health) like writes. */
@@ -58,11 +61,12 @@ const REMOTE_READ_REFUSED =
  * are guarded too and say nothing about which routes exist.
  */
 export function accessGuard(security: HttpSecurity, peerOf: (request: Request) => string) {
-  const tokenMatches = security.adminToken ? createKeyCheck([security.adminToken]) : null;
+  const tokenCheck = currentTokenCheck(security);
   return new Elysia({ ...ELYSIA_CONFIG, name: "relay.access" }).onRequest(({ request }) => {
     const kind = routeKind(request.method, new URL(request.url).pathname);
     if (kind === "probe" || kind === "preflight") return;
     if (kind === "read" && !security.protectReads) return;
+    const tokenMatches = tokenCheck();
     if (tokenMatches) {
       // Neither message quotes what was sent: the header may hold a real (other) secret.
       const token = bearerToken(request.headers.get("authorization"));
@@ -82,4 +86,18 @@ export function accessGuard(security: HttpSecurity, peerOf: (request: Request) =
       );
     }
   });
+}
+
+/** The check for the token in force, rebuilt only when the token changes (a reload). */
+function currentTokenCheck(security: HttpSecurity): () => ((token: string) => boolean) | null {
+  let checked: string | null = null;
+  let check: ((token: string) => boolean) | null = null;
+  return () => {
+    const token = security.adminToken;
+    if (token !== checked) {
+      checked = token;
+      check = token ? createKeyCheck([token]) : null;
+    }
+    return check;
+  };
 }

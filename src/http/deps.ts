@@ -69,6 +69,15 @@ export interface UpstreamView {
   lastDisconnectReason: string | null;
 }
 
+/** What a reload did: names of what changed and of files it could not use, never values. */
+export interface ReloadView {
+  result: "ok" | "error";
+  changed: string[];
+  errors: string[];
+  /** MachineIds whose key is no longer accepted (their daemons were closed with 4401). */
+  revoked: string[];
+}
+
 export interface RelayCounters {
   connectedDaemons: number;
   /** Tasks dispatched to a daemon and not ended (queued ones are `pendingTasks`). */
@@ -111,6 +120,8 @@ export interface HttpDeps {
   /** Newest first. */
   listLogs(limit: number): ConnectionLogEntry[];
   reconnect(): { success: boolean; message: string };
+  /** Re-reads the secrets and the TLS files (POST /admin/reload; relay-reload.ts). */
+  reload(): ReloadView;
   /**
    * Releases a machineId's binding to its key (DELETE /daemons/:machineId);
    * with `disconnect`, its connected daemon is closed too (4401).
@@ -176,6 +187,7 @@ export interface HttpSources {
   metrics?: MetricsExposition;
   /** The outbox limit: a relay whose outbox is nearly full is not ready for more. */
   outboxMaxBytes?: number;
+  reload: HttpDeps["reload"];
 }
 
 /** Adapts the real objects; the composition root (main.ts) only calls this. */
@@ -240,6 +252,7 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
       })),
     listLogs: (limit) => stores.connectionLog.list(limit),
     reconnect: () => link.reconnectNow(),
+    reload: src.reload,
     releaseBinding: (machineId, disconnect) => relay.releaseBinding(machineId, disconnect),
     ...(src.reportError ? { reportError: src.reportError } : {}),
     ...(src.metrics ? { metrics: src.metrics } : {}),

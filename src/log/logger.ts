@@ -19,11 +19,23 @@ export interface LoggerOptions {
 export interface Logger extends EventLog {
   /** Attaches the connection-log table once the database is open. */
   attach(store: ConnectionLogStore): void;
+  /**
+   * Masks these too from now on (secrets re-read at a reload). The old ones
+   * stay masked: a revoked key is still a secret.
+   */
+  addSecrets(secrets: readonly string[]): void;
 }
+
+/** Shorter values are not masked: they would mask ordinary words. */
+const MIN_SECRET_LENGTH = 4;
 
 export function createLogger(opts: LoggerOptions): Logger {
   let store: ConnectionLogStore | null = null;
-  const secrets = (opts.secrets ?? []).filter((s) => s.length >= 4);
+  const secrets = new Set<string>();
+  const addSecrets = (list: readonly string[]): void => {
+    for (const s of list) if (s.length >= MIN_SECRET_LENGTH) secrets.add(s);
+  };
+  addSecrets(opts.secrets ?? []);
   const mask = (text: string): string => {
     let out = text;
     for (const s of secrets) if (out.includes(s)) out = out.replaceAll(s, "[redacted]");
@@ -37,12 +49,13 @@ export function createLogger(opts: LoggerOptions): Logger {
       event,
       ...fields,
     });
-    opts.write(secrets.length > 0 ? mask(line) : line);
+    opts.write(secrets.size > 0 ? mask(line) : line);
   };
   return {
     attach(s) {
       store = s;
     },
+    addSecrets,
     log: emit,
     connection(event, details, level = "info", options) {
       // Masked first, so that no cut can leave half a secret unmasked.

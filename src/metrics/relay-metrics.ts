@@ -42,6 +42,8 @@ export interface MetricsSources {
   outbox: Pick<UpstreamOutbox, "stats" | "counters" | "isFull">;
   tasks: Pick<TaskStore, "countByStatus">;
   storage(): StorageStatus;
+  /** Reloads (SIGHUP, POST /admin/reload) by result, since start; absent: none counted. */
+  reloads?(): { ok: number; error: number };
 }
 
 export interface RelayMetrics {
@@ -92,6 +94,15 @@ export function createRelayMetrics(src: MetricsSources): RelayMetrics {
     "Tasks that ended, by final status, since the relay started",
     ["status"],
     () => ENDED_STATUSES.map((status) => [{ status }, stats.endedByStatus[status] ?? 0] as const),
+  );
+  m.labeledCounter(
+    "reloads_total",
+    "Reloads of secrets and the TLS certificate (SIGHUP, POST /admin/reload) since start, by result (error: a file could not be used and kept its old value)",
+    ["result"],
+    () => {
+      const counts = src.reloads?.() ?? { ok: 0, error: 0 };
+      return [[{ result: "ok" }, counts.ok] as const, [{ result: "error" }, counts.error] as const];
+    },
   );
   m.counter(
     "tasks_lost_total",

@@ -8,15 +8,20 @@
  * relay's logger (which masks secrets), never Bun's error page or a stack on
  * stderr.
  */
-import type { Server } from "bun";
+import type { ServeOptions, Server } from "bun";
 import type { Relay } from "../core/relay.ts";
 import { BunDaemonConnection, type SocketData } from "./daemon-socket.ts";
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
 
 export interface SocketServerOptions {
   host: string;
   port: number;
   maxFrameBytes: number;
-  tls?: { cert: string; key: string } | null;
+  tls?: TlsFiles | null;
   relay: Relay;
   fetch(req: Request, remoteAddress: string): Response | Promise<Response>;
   /** Called with errors thrown by the core while handling a frame or a request (bugs). */
@@ -46,7 +51,60 @@ const NO_VALID_HOST = "bad request: the request needs a valid Host header";
 const ROUTER_PATH_SEARCH_FROM = 11;
 const HOST_TOO_SHORT = "bad request: the Host header is too short";
 
-export function startSocketServer(opts: SocketServerOptions): Server<SocketData> {
+/** The relay's listener: one port, whose certificate can be replaced while it runs. */
+export interface SocketServer {
+  readonly port: number;
+  /**
+   * New connections get `tls` from now on; open ones keep theirs. Bun cannot
+   * change the certificate of a listening server (oven-sh/bun#43815:
+   * `reload()` ignores `tls`), so the listener is replaced: the old one stops
+   * accepting (its connections stay open, served as before) and a new one
+   * binds the same port, within a millisecond; a connection attempt in that
+   * instant may be refused, and clients retry. If the new one cannot listen,
+   * the old certificate is put back and this throws.
+   */
+  replaceTls(tls: TlsFiles): void;
+  /** Stops every listener; `closeActiveConnections` ends open connections too. */
+  stop(closeActiveConnections?: boolean): Promise<void>;
+  [Symbol.dispose](): void;
+}
+
+export function startSocketServer(opts: SocketServerOptions): SocketServer {
+  const listen = (tls: TlsFiles | null, port: number): Server<SocketData> =>
+    Bun.serve<SocketData>(serveOptions(opts, tls, port));
+  let current = listen(opts.tls ?? null, opts.port);
+  let tls = opts.tls ?? null;
+  const port = current.port as number;
+  /** Replaced listeners: no longer accepting, still serving the connections they took. */
+  const retired: Server<SocketData>[] = [];
+  const stopAll = (close: boolean) =>
+    Promise.all([current, ...retired].map((server) => server.stop(close))).then(() => {});
+  return {
+    port,
+    replaceTls(next) {
+      const old = current;
+      old.stop(false);
+      retired.push(old);
+      try {
+        current = listen(next, port);
+        tls = next;
+      } catch (err) {
+        current = listen(tls, port);
+        throw err;
+      }
+    },
+    stop: stopAll,
+    [Symbol.dispose]() {
+      void stopAll(true);
+    },
+  };
+}
+
+function serveOptions(
+  opts: SocketServerOptions,
+  tls: TlsFiles | null,
+  port: number,
+): ServeOptions<SocketData> {
   const { relay } = opts;
   const guard = (where: string, fn: () => void): void => {
     try {
@@ -56,13 +114,13 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
       opts.onBug(where, err);
     }
   };
-  return Bun.serve<SocketData>({
+  return {
     hostname: opts.host,
-    port: opts.port,
+    port,
     reusePort: false,
     // Never Bun's development error page: it shows source lines, paths and the request.
     development: false,
-    ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(tls ? { tls } : {}),
     fetch(req, server) {
       const url = URL.parse(req.url);
       if (url === null) return json(400, { error: NO_VALID_HOST });
@@ -116,5 +174,5 @@ export function startSocketServer(opts: SocketServerOptions): Server<SocketData>
         if (conn) guard("drain", () => relay.daemonDrained(conn));
       },
     },
-  });
+  };
 }

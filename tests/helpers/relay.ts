@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config/config.ts";
+import { type ConfigIo, loadConfig, rereadSecrets } from "../../src/config/config.ts";
 import {
   type RelayServer,
   type RelayServerOverrides,
@@ -31,22 +31,29 @@ export interface TestRelayOptions {
   keepDir?: boolean;
 }
 
+/** The environment a test relay runs with: test defaults under the test's own. */
+function testEnv(env: Record<string, string>, dir: string): Record<string, string> {
+  return {
+    MAKIMA_API_KEY: TEST_KEY,
+    MAKIMA_RELAY_HOST: "127.0.0.1",
+    MAKIMA_RELAY_PORT: "0",
+    MAKIMA_RELAY_DB: join(dir, "relay.db"),
+    MAKIMA_RELAY_RECONNECT_BASE_MS: "20",
+    MAKIMA_RELAY_RECONNECT_MAX_MS: "200",
+    MAKIMA_RELAY_HEARTBEAT_MS: "1000",
+    MAKIMA_RELAY_LOG_LEVEL: "debug",
+    ...env,
+  };
+}
+
+const testIo = (dir: string): ConfigIo => ({
+  readFile: (p) => readFileSync(p, "utf8"),
+  cwd: dir,
+  hostname: "test-host",
+});
+
 export function configFor(env: Record<string, string>, dir: string) {
-  const loaded = loadConfig(
-    {
-      MAKIMA_API_KEY: TEST_KEY,
-      MAKIMA_RELAY_HOST: "127.0.0.1",
-      MAKIMA_RELAY_PORT: "0",
-      MAKIMA_RELAY_DB: join(dir, "relay.db"),
-      MAKIMA_RELAY_RECONNECT_BASE_MS: "20",
-      MAKIMA_RELAY_RECONNECT_MAX_MS: "200",
-      MAKIMA_RELAY_HEARTBEAT_MS: "1000",
-      MAKIMA_RELAY_LOG_LEVEL: "debug",
-      ...env,
-    },
-    [],
-    { readFile: (p) => readFileSync(p, "utf8"), cwd: dir, hostname: "test-host" },
-  );
+  const loaded = loadConfig(testEnv(env, dir), [], testIo(dir));
   if (!loaded.ok) throw new Error(loaded.message);
   return loaded.config;
 }
@@ -59,6 +66,8 @@ export async function startTestRelay(opts: TestRelayOptions = {}): Promise<TestR
   );
   const server = await startRelayServer(config, {
     write: (line) => logs.push(JSON.parse(line)),
+    // As the binary does on SIGHUP: the same env, the files read again.
+    rereadSecrets: () => rereadSecrets(testEnv(opts.env ?? {}, dir), [], testIo(dir)),
     ...opts.overrides,
   });
   const get = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init);

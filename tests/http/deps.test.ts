@@ -58,6 +58,12 @@ function sources(over: Partial<HttpSources> = {}) {
         return { success: true, message: "Reconnection initiated" };
       },
     },
+    reload: () => ({
+      result: "ok",
+      changed: ["MAKIMA_RELAY_DAEMON_KEYS"],
+      errors: [],
+      revoked: [],
+    }),
     outbox: {
       stats: () => ({ frames: 7, bytes: 700, waiting: 9 }),
       counters: { droppedFrames: 3, droppedBytes: 30 },

@@ -102,6 +102,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       state.reconnects += 1;
       return { success: true, message: "Reconnection initiated" };
     },
+    reload: () => ({ result: "ok", changed: [], errors: [], revoked: [] }),
     releaseBinding: (machineId, disconnect) => {
       state.releases.push({ machineId, disconnect });
       if (!state.bindings.includes(machineId)) return { ok: false, error: "no binding" };
