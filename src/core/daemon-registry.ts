@@ -3,7 +3,7 @@
  * of every daemon record (daemon.ts) and of every ownership transition:
  * assigning a task to a daemon, releasing it, backpressure on and off,
  * retirement, a machine going away (its tasks wait for it: the grace period)
- * and coming back, capacity, the dispatch turn. Each transition keeps the
+ * and coming back, capacity, draining, the dispatch turn. Each transition keeps the
  * dispatch heap right itself, so `pick()` always names the daemon that
  * docs/protocol.md "Dispatch" says should get the next task; nothing outside
  * can change a record (the view is read-only) or forget to tell the heap.
@@ -50,6 +50,8 @@ class Entry implements Daemon {
     identity: DaemonIdentity,
     readonly machine: Machine,
     public turn: number,
+    /** The registry's drained machines, read at each use: a drain reaches every connection. */
+    private readonly drained: ReadonlySet<string>,
   ) {
     this.conn = identity.conn;
     this.daemonId = identity.daemonId;
@@ -58,6 +60,10 @@ class Entry implements Daemon {
     this.role = identity.role;
     this.connectedAt = identity.connectedAt;
     this.capacity = identity.capacity;
+  }
+
+  get draining(): boolean {
+    return this.drained.has(this.machineId);
   }
 
   /** Its machine's tasks while it is that machine's connection; nothing once replaced. */
@@ -82,6 +88,11 @@ export class DaemonRegistry {
   private readonly machines = new Map<string, Machine>();
   /** The one map from a dispatched task to its holder (each machine's `tasks` is its index). */
   private readonly holders = new Map<string, Machine>();
+  /**
+   * Machines an operator drained: their daemons get no new task. Kept by
+   * machineId, connected or not, so that a drain holds across reconnects.
+   */
+  private readonly drained = new Set<string>();
   private turns = 0;
   private readonly ready = new DispatchHeap<Entry>(dispatchesBefore);
   private capacitySum = 0;
@@ -142,7 +153,7 @@ export class DaemonRegistry {
   add(identity: DaemonIdentity): { daemon: Daemon; replaced: Daemon | undefined } {
     const machine = this.machineOf(identity.machineId);
     const replaced = machine.daemon;
-    const entry = new Entry(identity, machine, this.nextTurn());
+    const entry = new Entry(identity, machine, this.nextTurn(), this.drained);
     machine.daemon = entry;
     if (replaced) this.retireEntry(replaced);
     this.byConn.set(entry.conn.id, entry);
@@ -249,6 +260,30 @@ export class DaemonRegistry {
     if (!entry || entry.backpressured === backpressured) return;
     entry.backpressured = backpressured;
     this.changed(entry);
+  }
+
+  /**
+   * Drains `machineId` (`on`), or returns it to rotation: a drained machine's
+   * daemon gets no new task, keeps what it holds and still gets its commands.
+   * It applies to the machine whether it is connected or not. False when it
+   * was already so.
+   */
+  setDraining(machineId: string, on: boolean): boolean {
+    if (this.drained.has(machineId) === on) return false;
+    if (on) this.drained.add(machineId);
+    else this.drained.delete(machineId);
+    const entry = this.machines.get(machineId)?.daemon;
+    if (entry) this.changed(entry);
+    return true;
+  }
+
+  isDraining(machineId: string): boolean {
+    return this.drained.has(machineId);
+  }
+
+  /** Every drained machineId, connected or not, sorted. */
+  drainingMachines(): string[] {
+    return [...this.drained].sort();
   }
 
   /** The relay closes it on purpose: it gets no more tasks, and its close leaves its tasks alone. */

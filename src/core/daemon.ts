@@ -30,6 +30,8 @@ export interface Daemon extends DaemonIdentity {
   readonly backpressured: boolean;
   /** Closed by the relay on purpose (replaced, or shutdown): its close must not touch its tasks. */
   readonly retired: boolean;
+  /** Its machine is drained by an operator: no new task; what it holds runs on. */
+  readonly draining: boolean;
 }
 
 /** Who holds a dispatched task: its machine, and that machine's connection while it has one. */
@@ -41,7 +43,7 @@ export interface Holder {
 
 /** May `d` take a task now? */
 export const canTakeTask = (d: Daemon): boolean =>
-  !d.backpressured && !d.retired && d.holds.size < d.capacity;
+  !d.backpressured && !d.retired && !d.draining && d.holds.size < d.capacity;
 
 /** The dispatch order of docs/protocol.md: fewer active tasks first, then the one that waited longest. */
 export const dispatchesBefore = (a: Daemon, b: Daemon): boolean =>

@@ -13,6 +13,7 @@ import { DaemonFrames } from "./daemon-frames.ts";
 import { DaemonLiveness } from "./daemon-liveness.ts";
 import { DaemonRegistry } from "./daemon-registry.ts";
 import { DaemonThrottle } from "./daemon-throttle.ts";
+import { Drains, type MachineDrain, type RelayDrain } from "./drains.ts";
 import { HistoryPruner } from "./history-pruner.ts";
 import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.ts";
 import { ReadGate } from "./read-gate.ts";
@@ -37,7 +38,10 @@ export interface RelayOptions {
   maxUnauthenticated: number;
   /** Of them, from one source address; absent: no per-address limit. */
   maxUnauthenticatedPerAddress?: number;
-  /** Told the new sum of daemon capacities whenever it changes (for `auto` advertising). */
+  /**
+   * Told the capacity to advertise whenever it changes (for `auto`
+   * advertising): the sum of daemon capacities, or 0 while the relay drains.
+   */
   onCapacityChange?: (total: number) => void;
   /** Constant-time check of a daemon's apiKey. */
   acceptKey(key: string): boolean;
@@ -60,6 +64,7 @@ export class Relay implements UpstreamListener {
   private readonly throttle: DaemonThrottle;
   private readonly alarm: StorageAlarm;
   private readonly pruner: HistoryPruner;
+  private readonly drains: Drains;
   private stopped = false;
 
   constructor(
@@ -99,12 +104,14 @@ export class Relay implements UpstreamListener {
       capacityChanged: () => this.capacityChanged(),
     });
     this.alarm = new StorageAlarm(clock, log);
+    this.drains = new Drains(stores.meta, this.registry, log);
     this.throttle = new DaemonThrottle(opts, clock, log, this.stats, (d) =>
       this.liveness.update(d),
     );
   }
 
   start(): void {
+    this.drains.restore();
     this.tasks.restore();
     this.scheduleSweep();
   }
@@ -116,6 +123,7 @@ export class Relay implements UpstreamListener {
   readiness(): string[] {
     const reasons: string[] = [];
     if (this.stopped) reasons.push("shutting down");
+    if (this.drains.relayDraining) reasons.push("draining");
     if (this.gate.has("storage")) reasons.push("storage");
     if (this.gate.has("outboxFull")) reasons.push("outbox full");
     if (this.registry.unauthenticatedCount >= this.opts.maxUnauthenticated)
@@ -166,6 +174,31 @@ export class Relay implements UpstreamListener {
   /** The daemon keys are now `keys` (a reload): daemons whose key was revoked are closed (4401). */
   replaceKeys(keys: readonly string[]): string[] {
     return this.admission.replaceKeys(keys);
+  }
+
+  /**
+   * An operator drains `machineId` (`on`) or returns it to rotation; it holds
+   * whether the machine is connected or not. Written in this turn's batch
+   * before the answer; lifting it dispatches queued work to it at once.
+   */
+  drainMachine(machineId: string, on: boolean): MachineDrain {
+    const result = this.drains.machine(machineId, on);
+    if (result.changed && !on) this.tasks.dispatchQueued();
+    return result;
+  }
+
+  /**
+   * An operator drains the whole relay (`on`) or ends it: it is not ready, and
+   * advertises capacity 0 in `auto` mode. Queued tasks still go to daemons.
+   */
+  drainRelay(on: boolean): RelayDrain {
+    const result = this.drains.setRelay(on);
+    if (result.changed) this.capacityChanged();
+    return result;
+  }
+
+  get draining(): boolean {
+    return this.drains.relayDraining;
   }
 
   /**
@@ -242,7 +275,7 @@ export class Relay implements UpstreamListener {
   private lastCapacity = 0;
 
   private capacityChanged(): void {
-    const total = this.registry.totalCapacity;
+    const total = this.drains.relayDraining ? 0 : this.registry.totalCapacity;
     if (total === this.lastCapacity) return;
     this.lastCapacity = total;
     this.opts.onCapacityChange?.(total);

@@ -43,6 +43,7 @@ export function fakeDaemon(id: string, over: Partial<Daemon> = {}): Daemon {
     turn: 0,
     backpressured: false,
     retired: false,
+    draining: false,
     ...over,
   };
 }
