@@ -12,6 +12,7 @@ import { cors } from "./cors.ts";
 import { daemonRoutes } from "./daemons.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import type { HttpDeps } from "./deps.ts";
+import { drainRoutes } from "./drain.ts";
 import { errorHandling } from "./errors.ts";
 import { logRoutes } from "./logs.ts";
 import { metricsRoutes } from "./metrics.ts";
@@ -36,6 +37,7 @@ export function createHttpApp(deps: HttpDeps, security: HttpSecurity) {
     .use(statusRoutes(deps))
     .use(taskRoutes(deps))
     .use(daemonRoutes(deps))
+    .use(drainRoutes(deps))
     .use(logRoutes(deps))
     .use(metricsRoutes(deps))
     .use(adminRoutes(deps));

@@ -1,6 +1,6 @@
 /**
- * GET /daemons: who is connected right now. Built from DaemonView, so no key
- * or socket can leak. DELETE /daemons/:machineId: an operator releases a
+ * GET /daemons: who is connected right now, and which machines are drained
+ * (drain.ts). Built from DaemonView, so no key or socket can leak. DELETE /daemons/:machineId: an operator releases a
  * machineId's binding to its key (a write route: access.ts guards it like
  * POST /reconnect). Bindings are never listed: their fingerprints stay inside.
  */
@@ -24,9 +24,18 @@ export const DaemonBody = t.Object({
   connectedAt: t.String({ format: "date-time" }),
   lastHeartbeat: IsoTime,
   role: OneOf(["daemon", "relay"], { description: "relay: a child relay (self-declared)" }),
+  draining: t.Boolean({
+    description:
+      "Its machine is drained (POST /daemons/:machineId/drain): no new task; what it holds runs on",
+  }),
 });
 
-export const DaemonList = t.Object({ daemons: t.Array(DaemonBody) });
+export const DaemonList = t.Object({
+  daemons: t.Array(DaemonBody),
+  drainingMachines: t.Array(t.String(), {
+    description: "Every drained machineId, connected or not (a drain applies when it connects)",
+  }),
+});
 
 export const BindingReleased = t.Object({
   machineId: t.String(),
@@ -57,7 +66,7 @@ function parseFlag(name: string, raw: string | undefined): boolean {
   throw new BadRequestError(`'${name}' must be true or false, got '${raw}'`);
 }
 
-function daemonBody(d: DaemonView) {
+function daemonBody(d: DaemonView, drained: ReadonlySet<string>) {
   return {
     daemonId: d.daemonId,
     machineId: d.machineId,
@@ -68,19 +77,29 @@ function daemonBody(d: DaemonView) {
     connectedAt: iso(d.connectedAt),
     lastHeartbeat: isoOrNull(d.lastHeartbeat),
     role: d.role,
+    draining: drained.has(d.machineId),
   };
 }
 
 export function daemonRoutes(deps: HttpDeps) {
   return new Elysia({ ...ELYSIA_CONFIG, name: "relay.daemons" })
-    .get("/daemons", () => ({ daemons: deps.listDaemons().map(daemonBody) }), {
-      response: { 200: DaemonList },
-      detail: {
-        summary: "Connected daemons",
-        description: "Authenticated daemons and child relays, with the tasks each holds.",
-        tags: ["daemons"],
+    .get(
+      "/daemons",
+      () => {
+        const drainingMachines = deps.drainingMachines();
+        const drained = new Set(drainingMachines);
+        return { daemons: deps.listDaemons().map((d) => daemonBody(d, drained)), drainingMachines };
       },
-    })
+      {
+        response: { 200: DaemonList },
+        detail: {
+          summary: "Connected daemons",
+          description:
+            "Authenticated daemons and child relays, with the tasks each holds and whether its machine is drained.",
+          tags: ["daemons"],
+        },
+      },
+    )
     .delete(
       "/daemons/:machineId",
       ({ params, query, status }) => {

@@ -7,6 +7,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { Daemon } from "../core/daemon.ts";
 import type { Release } from "../core/daemon-admission.ts";
+import type { MachineDrain, RelayDrain } from "../core/drains.ts";
 import type {
   ConnectionLogEntry,
   ConnectionLogStore,
@@ -21,7 +22,7 @@ import type { TaskBook } from "../core/task-book.ts";
 import type { UpstreamLink } from "../core/upstream-link.ts";
 import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
 
-export type { ConnectionLogEntry, TaskQuery, TaskStatus };
+export type { ConnectionLogEntry, MachineDrain, RelayDrain, TaskQuery, TaskStatus };
 
 /** The task fields the API exposes: never the spawn frame (it may carry the task's payload). */
 export type TaskView = Pick<
@@ -127,6 +128,13 @@ export interface HttpDeps {
    * with `disconnect`, its connected daemon is closed too (4401).
    */
   releaseBinding(machineId: string, disconnect: boolean): Release;
+  /** Every drained machineId, connected or not (GET /daemons marks the connected ones). */
+  drainingMachines(): string[];
+  /** Drains a machine (`on`) or returns it to rotation (POST/DELETE /daemons/:machineId/drain). */
+  drainMachine(machineId: string, on: boolean): MachineDrain;
+  /** Whether the relay itself drains (POST /drain; /status `draining`). */
+  relayDraining(): boolean;
+  drainRelay(on: boolean): RelayDrain;
   /** Why the relay cannot take work now; empty when it can (GET /ready). */
   notReadyBecause(): string[];
   /** Called for every 500 (a bug or a failing store); the client only sees "Internal error". */
@@ -150,6 +158,7 @@ export interface HttpSources {
     registry: {
       readonly size: number;
       list(): ShownDaemon[];
+      drainingMachines(): string[];
     };
     /** When each daemon's last heartbeat was read (DaemonLiveness). */
     liveness: { lastHeartbeat(daemon: ShownDaemon): number | null };
@@ -157,6 +166,9 @@ export interface HttpSources {
     stats: Pick<RelayStats, "lostTasks">;
     readiness(): string[];
     releaseBinding(machineId: string, disconnect: boolean): Release;
+    readonly draining: boolean;
+    drainMachine(machineId: string, on: boolean): MachineDrain;
+    drainRelay(on: boolean): RelayDrain;
   };
   link: Pick<
     UpstreamLink,
@@ -254,6 +266,10 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
     reconnect: () => link.reconnectNow(),
     reload: src.reload,
     releaseBinding: (machineId, disconnect) => relay.releaseBinding(machineId, disconnect),
+    drainingMachines: () => relay.registry.drainingMachines(),
+    drainMachine: (machineId, on) => relay.drainMachine(machineId, on),
+    relayDraining: () => relay.draining,
+    drainRelay: (on) => relay.drainRelay(on),
     ...(src.reportError ? { reportError: src.reportError } : {}),
     ...(src.metrics ? { metrics: src.metrics } : {}),
   };

@@ -71,6 +71,10 @@ export const StatusBody = t.Object({
     { description: "Frames held for the server while upstream is down" },
   ),
   lostTasks: Int({ minimum: 0, description: "Tasks that ended `lost` since start" }),
+  draining: t.Boolean({
+    description:
+      "The relay drains (POST /drain): not ready, capacity 0 advertised in auto mode; queued and running tasks carry on",
+  }),
   upstreamState: t.String({
     description: "unconfigured | idle | connecting | authenticating | open | backoff | stopped",
   }),
@@ -130,6 +134,7 @@ function statusBody(deps: HttpDeps) {
     uptimeSeconds: Math.max(0, Math.floor((deps.clock.now() - deps.startedAt) / 1000)),
     outbox: c.outbox,
     lostTasks: c.lostTasks,
+    draining: deps.relayDraining(),
     upstreamState: up.state,
     storage: c.storage.ok
       ? { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 }
@@ -181,7 +186,7 @@ export function statusRoutes(deps: HttpDeps) {
         detail: {
           summary: "Readiness probe",
           description:
-            "200 when the relay can take daemons and work; 503 while it shuts down, while commits to its database fail (reason `storage`), while the outbox is over its limit with task results it may not drop (reason `outbox full`: daemons are not read), while sockets awaiting authentication are at their cap, or when the outbox is over 90 % full. An unreachable Makima server does not make it unready: the relay still accepts daemons and keeps their work. Never needs a token.",
+            "200 when the relay can take daemons and work; 503 while it shuts down, while commits to its database fail (reason `storage`), while the outbox is over its limit with task results it may not drop (reason `outbox full`: daemons are not read), while sockets awaiting authentication are at their cap, when the outbox is over 90 % full, or while an operator drains the relay (reason `draining`, POST /drain). An unreachable Makima server does not make it unready: the relay still accepts daemons and keeps their work. Never needs a token.",
           tags: ["status"],
         },
       },

@@ -45,6 +45,7 @@ describe("GET /daemons", () => {
           connectedAt: new Date(T0).toISOString(),
           lastHeartbeat: null,
           role: "daemon",
+          draining: false,
         },
         {
           daemonId: "d-2",
@@ -56,14 +57,16 @@ describe("GET /daemons", () => {
           connectedAt: new Date(T0 + 1).toISOString(),
           lastHeartbeat: new Date(T0 + 2).toISOString(),
           role: "relay",
+          draining: false,
         },
       ],
+      drainingMachines: [],
     });
   });
 
   test("no daemons → empty list", async () => {
     const res = await testApp(fakeDeps().deps).handle(request("/daemons"));
-    expect(await json(res)).toEqual({ daemons: [] });
+    expect(await json(res)).toEqual({ daemons: [], drainingMachines: [] });
   });
 });
 

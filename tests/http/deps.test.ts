@@ -22,7 +22,7 @@ function sources(over: Partial<HttpSources> = {}) {
     backpressured: false,
     retired: false,
   };
-  const registry = { size: 1, list: () => [daemon] };
+  const registry = { size: 1, list: () => [daemon], drainingMachines: () => ["m-1", "m-away"] };
   const stats = new RelayStats();
   stats.ended("lost");
   stats.ended("completed");
@@ -41,6 +41,14 @@ function sources(over: Partial<HttpSources> = {}) {
         machineId === "m-1"
           ? { ok: true, disconnected: disconnect }
           : { ok: false, error: "no binding" },
+      draining: true,
+      drainMachine: (machineId, on) => ({
+        machineId,
+        draining: on,
+        connected: false,
+        changed: true,
+      }),
+      drainRelay: (on) => ({ draining: on, changed: true }),
     },
     link: {
       state: { kind: "open", daemonId: "up-1", since: T0 },
@@ -118,6 +126,7 @@ describe("createHttpDeps", () => {
       uptimeSeconds: 2,
       outbox: { frames: 7, bytes: 700, waiting: 9, droppedFrames: 3, full: false },
       lostTasks: 1,
+      draining: true,
       upstreamState: "open",
       storage: { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 },
     });
@@ -173,8 +182,10 @@ describe("createHttpDeps", () => {
           connectedAt: new Date(T0).toISOString(),
           lastHeartbeat: new Date(T0 + 5).toISOString(),
           role: "daemon",
+          draining: true,
         },
       ],
+      drainingMachines: ["m-1", "m-away"],
     });
   });
 

@@ -42,6 +42,9 @@ export interface FakeState {
   /** machineIds bound to a key; DELETE /daemons/:machineId removes them. */
   bindings: string[];
   releases: Array<{ machineId: string; disconnect: boolean }>;
+  /** Drained machineIds, and whether the relay drains; the drain routes change them. */
+  drained: string[];
+  relayDraining: boolean;
 }
 
 export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state: FakeState } {
@@ -76,6 +79,8 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
     notReady: [],
     bindings: [],
     releases: [],
+    drained: [],
+    relayDraining: false,
     ...over,
   };
   const deps: HttpDeps = {
@@ -109,6 +114,19 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       state.bindings = state.bindings.filter((m) => m !== machineId);
       const connected = state.daemons.some((d) => d.machineId === machineId);
       return { ok: true, disconnected: disconnect && connected };
+    },
+    drainingMachines: () => state.drained.toSorted(),
+    drainMachine: (machineId, on) => {
+      const changed = state.drained.includes(machineId) !== on;
+      state.drained = state.drained.filter((m) => m !== machineId).concat(on ? [machineId] : []);
+      const connected = state.daemons.some((d) => d.machineId === machineId);
+      return { machineId, draining: on, connected, changed };
+    },
+    relayDraining: () => state.relayDraining,
+    drainRelay: (on) => {
+      const changed = state.relayDraining !== on;
+      state.relayDraining = on;
+      return { draining: on, changed };
     },
   };
   return { deps, state };

@@ -32,6 +32,7 @@ describe("GET /status and /", () => {
       uptimeSeconds: 90,
       outbox: { frames: 5, bytes: 500, waiting: 5, droppedFrames: 1, full: false },
       lostTasks: 2,
+      draining: false,
       upstreamState: "open",
       storage: { ok: true, code: null, error: null, since: null, attempts: 0, pendingWrites: 0 },
     });

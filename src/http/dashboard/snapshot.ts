@@ -33,6 +33,8 @@ export interface DashboardDaemon {
   capacity: number;
   connectedAt: number;
   lastHeartbeat: number | null;
+  /** Its machine is drained: no new task. */
+  draining: boolean;
 }
 
 export interface DashboardTask {
@@ -49,6 +51,8 @@ export interface DashboardTask {
 export interface DashboardSnapshot {
   relay: { version: string; agentName: string; machineId: string; startedAt: number };
   status: "ok" | "degraded" | "disconnected";
+  /** The relay drains (POST /drain). */
+  draining: boolean;
   upstream: {
     state: string;
     authenticated: boolean;
@@ -81,6 +85,7 @@ export function buildSnapshot(deps: HttpDeps): DashboardSnapshot {
   const up = deps.upstream();
   const c = deps.counters();
   const all = deps.listDaemons();
+  const drained = new Set(deps.drainingMachines());
   return {
     relay: {
       version: deps.version,
@@ -89,6 +94,7 @@ export function buildSnapshot(deps: HttpDeps): DashboardSnapshot {
       startedAt: deps.startedAt,
     },
     status: statusOf(up.authenticated, c.connectedDaemons),
+    draining: deps.relayDraining(),
     upstream: {
       state: up.state,
       authenticated: up.authenticated,
@@ -119,6 +125,7 @@ export function buildSnapshot(deps: HttpDeps): DashboardSnapshot {
         capacity: d.maxConcurrentTasks,
         connectedAt: d.connectedAt,
         lastHeartbeat: d.lastHeartbeat,
+        draining: drained.has(d.machineId),
       })),
     tasks: deps.listTasks({ limit: RECENT_TASKS, offset: 0 }).tasks.map((t) => ({
       taskId: t.taskId,
