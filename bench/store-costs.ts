@@ -11,7 +11,7 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { systemClock } from "../src/core/clock.ts";
-import type { Stores } from "../src/core/ports.ts";
+import type { Stores, TaskEvent } from "../src/core/ports.ts";
 import { createStores, openDatabase } from "../src/store/database.ts";
 import { createWriteBatch, sqliteTransactions, type WriteBatch } from "../src/store/write-batch.ts";
 import { clockTicks, cpuTimeMs } from "./proc.ts";
@@ -53,6 +53,32 @@ function lifecycle(stores: Stores, id: string, now: number, between: () => void 
   between();
 }
 
+/**
+ * The same lifecycle with what its timeline writes (src/core/task-timeline.ts):
+ * one end event, and a queued event when the task had to wait.
+ */
+function lifecycleWithTimeline(stores: Stores, id: string, now: number, queued: boolean): void {
+  stores.tasks.savePending({ taskId: id, taskName: "bench", spawnFrame: SPAWN, receivedAt: now });
+  let n = 0;
+  if (queued) stores.taskEvents.append(id, { ...endEvent(n++), kind: "queued" }, null);
+  stores.tasks.markDispatched(id, "daemon", "machine", now);
+  stores.tasks.markEnded(id, "completed", now, null);
+  stores.taskEvents.append(id, endEvent(n), null);
+}
+
+function endEvent(n: number): TaskEvent {
+  return {
+    n,
+    at: n,
+    kind: "completed",
+    machineId: "machine",
+    detail: null,
+    upstream: "sent",
+    outputFrames: 0,
+    outputBytes: 0,
+  };
+}
+
 /** `GROUP` writes per commit, through a write batch flushed by hand (as the relay's turn does). */
 function grouped(batch: WriteBatch, n: number, each: (i: number) => void): void {
   for (let start = 0; start < n; start += GROUP) {
@@ -82,6 +108,12 @@ function main(): void {
       measure(`task lifecycle, ${GROUP} tasks per commit`, TASKS, () => {
         grouped(batch, TASKS, (i) => lifecycle(batched, id(), i));
       }),
+      measure(`task lifecycle and its end event, ${GROUP} tasks per commit`, TASKS, () => {
+        grouped(batch, TASKS, (i) => lifecycleWithTimeline(batched, id(), i, false));
+      }),
+      measure(`task lifecycle, queued and end events, ${GROUP} tasks per commit`, TASKS, () => {
+        grouped(batch, TASKS, (i) => lifecycleWithTimeline(batched, id(), i, true));
+      }),
       measure("outbox append, one commit per frame", TASKS, () => {
         for (let i = 0; i < TASKS; i++) {
           batched.outbox.append(OUTPUT, false, OUTBOX_MAX);
@@ -90,6 +122,23 @@ function main(): void {
       }),
       measure(`outbox append, ${GROUP} frames per commit`, TASKS, () => {
         grouped(batch, TASKS, () => batched.outbox.append(OUTPUT, false, OUTBOX_MAX));
+      }),
+    );
+    // One timeline event alone, on tasks that exist already (its foreign key).
+    const tasks = Array.from({ length: TASKS }, id);
+    grouped(batch, TASKS, (i) =>
+      batched.tasks.savePending({
+        taskId: tasks[i] as string,
+        taskName: "b",
+        spawnFrame: SPAWN,
+        receivedAt: i,
+      }),
+    );
+    rows.push(
+      measure(`timeline event append, ${GROUP} per commit`, TASKS, () => {
+        grouped(batch, TASKS, (i) =>
+          batched.taskEvents.append(tasks[i] as string, endEvent(i), null),
+        );
       }),
     );
     // Fill the history to its default limit, then time the prune the relay runs every 1000 ends.

@@ -12,11 +12,13 @@ import type { DaemonLiveness } from "./daemon-liveness.ts";
 import type { DaemonRegistry } from "./daemon-registry.ts";
 import type { DaemonConnection } from "./ports.ts";
 import type { TaskBook } from "./task-book.ts";
+import type { TimelineEvents } from "./task-timeline.ts";
 
 export interface DaemonFrameDeps {
   readonly registry: DaemonRegistry;
   readonly tasks: TaskBook;
   readonly liveness: DaemonLiveness;
+  readonly timeline: Pick<TimelineEvents, "output">;
   /** Sends to a daemon once the writes before are committed. */
   reply(conn: DaemonConnection, text: string): void;
   /** To the server, counted once for /metrics. */
@@ -61,6 +63,8 @@ export class DaemonFrames {
       this.deps.tasks.reportStatus(frame.taskId, frame.newStatus);
       this.deps.forwardUp(frame.kind, text, true);
     } else {
+      // Counted in memory, never a row per frame (task-timeline.ts).
+      this.deps.timeline.output(frame.taskId, Buffer.byteLength(text));
       this.deps.forwardUp(frame.type, text, false);
     }
   }

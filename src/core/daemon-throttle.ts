@@ -14,6 +14,7 @@ import type { Daemon } from "./daemon.ts";
 import type { EventLog } from "./ports.ts";
 import { TokenBucket } from "./rate-limit.ts";
 import type { RelayStats } from "./stats.ts";
+import type { TimelineEvents } from "./task-timeline.ts";
 
 /** A throttling that starts this soon after the last one ended is the same episode (one log line). */
 const THROTTLE_EPISODE_GAP_MS = 1000;
@@ -48,6 +49,8 @@ export class DaemonThrottle {
     private readonly stats: Pick<RelayStats, "throttleEpisodes" | "throttledNow">,
     /** Reading may have to stop or resume (Relay.updateReading decides). */
     private readonly changed: (daemon: Daemon) => void,
+    /** Each task the daemon holds hears of a throttling episode. */
+    private readonly timeline?: Pick<TimelineEvents, "throttled">,
   ) {}
 
   /** A daemon was admitted: its buckets start full. Child relays are exempt: they get none. */
@@ -111,6 +114,7 @@ export class DaemonThrottle {
         `Daemon ${daemon.hostname} (${daemon.daemonId}) is over ${budget}: reading it more slowly (nothing is dropped)`,
         "warn",
       );
+      for (const id of daemon.holds) this.timeline?.throttled(id, budget);
     }
     this.changed(daemon);
   }

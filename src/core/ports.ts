@@ -63,8 +63,8 @@ export interface TaskStore {
   get(taskId: string): TaskRecord | null;
   /**
    * Inserts a new task or starts a new attempt of an ended one (attempts + 1,
-   * its old held commands dropped). A task id seen for the first time counts
-   * once in `totalReceived`.
+   * its old held commands and timeline events dropped). A task id seen for
+   * the first time counts once in `totalReceived`.
    */
   savePending(task: {
     taskId: string;
@@ -92,6 +92,56 @@ export interface TaskStore {
   /** The held commands were delivered (or the task ended): forget them. */
   dropHeldCommands(taskId: string): void;
   heldCommands(taskId: string): string[];
+}
+
+/**
+ * What can happen to a task after it was received (task-timeline.ts). Its
+ * reception and dispatch are not among them: the task's own row has their
+ * time and machine, and the timeline reads them from there.
+ */
+export const TASK_EVENT_KINDS = [
+  "queued",
+  "commandsDelivered",
+  "statusReported",
+  "output",
+  "away",
+  "reattached",
+  "throttled",
+  ...ENDED,
+] as const;
+export type TaskEventKind = (typeof TASK_EVENT_KINDS)[number];
+
+/** Where a task's result went: straight to the server, or into the outbox to wait for it. */
+export type UpstreamDisposition = "sent" | "held";
+
+/** One stored event of a task's timeline. Times are integer milliseconds since the epoch. */
+export interface TaskEvent {
+  /** Its place in the task's timeline, from 0; a gap is where the bound left events out. */
+  n: number;
+  at: number;
+  kind: TaskEventKind;
+  /** The machine holding the task then (null while queued). */
+  machineId: string | null;
+  /** What the kind needs said: the status reported, how many commands, why throttled, ... */
+  detail: string | null;
+  /** On an ended event: where the result that reported it went. */
+  upstream: UpstreamDisposition | null;
+  /** Output frames, and their bytes, relayed for the task by then. */
+  outputFrames: number;
+  outputBytes: number;
+}
+
+/**
+ * The stored events of each task's current attempt. A task's events go with
+ * it: when history pruning deletes the task, and when a new attempt starts.
+ */
+export interface TaskEventStore {
+  /** Appends `event`; `evict`: the n of an earlier event of the task to delete with it (the bound). */
+  append(taskId: string, event: TaskEvent, evict: number | null): void;
+  /** The task's committed events, in order. */
+  list(taskId: string): TaskEvent[];
+  /** Its latest committed event (after a restart the timeline goes on from there). */
+  last(taskId: string): TaskEvent | null;
 }
 
 export interface OutboxEntry {
@@ -183,6 +233,7 @@ export interface BindingStore {
 
 export interface Stores {
   tasks: TaskStore;
+  taskEvents: TaskEventStore;
   outbox: OutboxStore;
   connectionLog: ConnectionLogStore;
   meta: MetaStore;

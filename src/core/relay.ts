@@ -20,6 +20,7 @@ import { ReadGate } from "./read-gate.ts";
 import { RelayStats } from "./stats.ts";
 import { StorageAlarm } from "./storage-alarm.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
+import { TaskTimeline } from "./task-timeline.ts";
 import type { UpstreamEvent, UpstreamListener } from "./upstream.ts";
 
 export interface RelayOptions {
@@ -53,6 +54,8 @@ export class Relay implements UpstreamListener {
   readonly registry = new DaemonRegistry();
   readonly stats = new RelayStats();
   readonly tasks: TaskBook;
+  /** What happened to each task (GET /tasks/:taskId/events). */
+  readonly timeline: TaskTimeline;
   /** Whether each daemon is read, and when it was last heard. */
   readonly liveness: DaemonLiveness;
   private readonly admission: DaemonAdmission;
@@ -76,6 +79,12 @@ export class Relay implements UpstreamListener {
   ) {
     this.pruner = new HistoryPruner(stores.tasks, log, opts.historyKeep);
     this.liveness = new DaemonLiveness(clock, (d) => this.shouldRead(d));
+    this.timeline = new TaskTimeline({
+      store: stores.taskEvents,
+      tasks: stores.tasks,
+      clock,
+      upstreamHolding: () => upstream.holding?.() ?? false,
+    });
     this.tasks = new TaskBook(
       stores,
       this.registry,
@@ -91,6 +100,7 @@ export class Relay implements UpstreamListener {
         },
       },
       (d, ms) => this.liveness.readSteadilyFor(d, ms),
+      this.timeline,
     );
     this.admission = new DaemonAdmission(opts, stores, this.registry, clock, log, (daemon) =>
       this.admitted(daemon),
@@ -99,14 +109,20 @@ export class Relay implements UpstreamListener {
       registry: this.registry,
       tasks: this.tasks,
       liveness: this.liveness,
+      timeline: this.timeline,
       reply: (conn, text) => this.reply(conn, text),
       forwardUp: (type, text, critical) => this.forwardUp(type, text, critical),
       capacityChanged: () => this.capacityChanged(),
     });
     this.alarm = new StorageAlarm(clock, log);
     this.drains = new Drains(stores.meta, this.registry, log);
-    this.throttle = new DaemonThrottle(opts, clock, log, this.stats, (d) =>
-      this.liveness.update(d),
+    this.throttle = new DaemonThrottle(
+      opts,
+      clock,
+      log,
+      this.stats,
+      (d) => this.liveness.update(d),
+      this.timeline,
     );
   }
 

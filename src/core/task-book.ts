@@ -10,9 +10,10 @@ import type { ControlCommandType } from "../protocol/messages.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { Daemon } from "./daemon.ts";
 import type { DaemonRegistry } from "./daemon-registry.ts";
-import type { EventLog, SendResult, Stores, TaskStatus } from "./ports.ts";
+import type { EndedStatus, EventLog, SendResult, Stores, TaskStatus } from "./ports.ts";
 import { RECONCILE_SETTLE_MS, Reconciliation, type TaskCount } from "./reconciliation.ts";
 import { TaskQueue } from "./task-queue.ts";
+import type { TimelineEvents } from "./task-timeline.ts";
 import { WaitingCommands } from "./waiting-commands.ts";
 
 export { RECONCILE_SETTLE_MS } from "./reconciliation.ts";
@@ -25,6 +26,8 @@ interface ActiveTask {
 
 export interface UpstreamForwarder {
   forward(text: string, critical: boolean): void;
+  /** Would a frame forwarded now wait in the outbox? (UpstreamOutbox.holding; absent: no) */
+  holding?(): boolean;
 }
 
 export interface TaskEvents {
@@ -51,6 +54,8 @@ export class TaskBook {
     private readonly events: TaskEvents,
     /** Has the daemon's socket been read without a pause for `ms`? (DaemonLiveness.readSteadilyFor) */
     readSteadilyFor: (daemon: Daemon, ms: number) => boolean,
+    /** Told what happens to each task (task-timeline.ts). */
+    private readonly timeline: TimelineEvents,
   ) {
     this.reconciliation = new Reconciliation((d) => readSteadilyFor(d, RECONCILE_SETTLE_MS));
     this.commands = new WaitingCommands(stores.tasks, (daemon, frame, then) =>
@@ -82,6 +87,7 @@ export class TaskBook {
       const { taskId } = t;
       this.tasks.set(taskId, { taskId, spawnFrame: t.spawnFrame, receivedAt: t.receivedAt });
       this.commands.restore(taskId);
+      this.timeline.restored(taskId, t.status === "dispatched" ? t.machineId : null);
       if (t.status !== "dispatched") this.queue.push(taskId);
       else if (t.machineId) {
         this.registry.restore(t.machineId, taskId);
@@ -110,9 +116,11 @@ export class TaskBook {
     this.stores.tasks.savePending({ taskId, taskName, spawnFrame: frame, receivedAt });
     this.tasks.set(taskId, { taskId, spawnFrame: frame, receivedAt });
     this.commands.started(taskId);
+    this.timeline.received(taskId);
     this.queue.push(taskId);
     this.dispatchQueued();
     if (this.queue.has(taskId)) {
+      this.timeline.queued(taskId, this.queue.size - 1);
       this.log.log("info", "task_queued", { taskId, queued: this.queue.size });
     }
   }
@@ -165,12 +173,19 @@ export class TaskBook {
     const count: TaskCount = this.reconciliation.track(task.taskId, false);
     this.stores.tasks.markDispatched(task.taskId, daemon.daemonId, daemon.machineId, now);
     this.events.dispatched(now - task.receivedAt);
+    this.timeline.dispatched(task.taskId, daemon.machineId);
     this.sendTo(daemon, task.spawnFrame, (result) => {
       // The socket is going away: its close hands the task to the grace period.
       if (result === "dropped") this.registry.setBackpressured(daemon, true);
       else this.reconciliation.sent(count, daemon);
     });
-    this.commands.deliver(daemon, task.taskId);
+    this.deliverWaiting(daemon, task.taskId);
+  }
+
+  /** The task reached `daemon`: the commands that waited for it go. */
+  private deliverWaiting(daemon: Daemon, taskId: string): void {
+    const count = this.commands.deliver(daemon, taskId);
+    if (count > 0) this.timeline.commandsDelivered(taskId, count);
   }
 
   /** A daemon reported `taskComplete` for a task it holds. */
@@ -182,6 +197,7 @@ export class TaskBook {
 
   reportStatus(taskId: string, status: string): void {
     this.stores.tasks.setReportedStatus(taskId, status);
+    this.timeline.statusReported(taskId, status);
   }
 
   /**
@@ -200,12 +216,17 @@ export class TaskBook {
       "reattached",
       `Daemon ${daemon.hostname} took back ${daemon.holds.size} tasks`,
     );
-    for (const id of daemon.holds) this.commands.deliver(daemon, id);
+    for (const id of daemon.holds) {
+      this.timeline.reattached(id, daemon.machineId);
+      this.deliverWaiting(daemon, id);
+    }
   }
 
   /** A daemon's connection ended: its machine's tasks wait for it for the grace period. */
   detach(daemon: Daemon): void {
-    if (this.registry.heldBy(daemon.machineId).size > 0) this.startGrace(daemon.machineId);
+    const held = this.registry.heldBy(daemon.machineId);
+    for (const id of held) this.timeline.away(id);
+    if (held.size > 0) this.startGrace(daemon.machineId);
     this.dispatchQueued();
   }
 
@@ -234,12 +255,13 @@ export class TaskBook {
     this.upstream.forward(encodeTaskComplete(taskId, false, "daemon lost"), true);
   }
 
-  private end(taskId: string, status: TaskStatus, error: string | null): void {
+  private end(taskId: string, status: EndedStatus, error: string | null): void {
     this.tasks.delete(taskId);
     this.registry.release(taskId);
     this.reconciliation.forget(taskId);
     this.commands.ended(taskId);
     this.stores.tasks.markEnded(taskId, status, this.clock.now(), error);
+    this.timeline.ended(taskId, status);
     this.events.ended(status);
   }
 

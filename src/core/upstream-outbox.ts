@@ -106,6 +106,15 @@ export class UpstreamOutbox {
 
   private readonly drainSoon = (): void => this.drain();
 
+  /**
+   * Whether a frame forwarded now waits in the outbox (no authenticated link,
+   * backpressure, or a backlog ahead of it) rather than leaving as soon as
+   * its commit does: what a task's timeline says of where its result went.
+   */
+  get holding(): boolean {
+    return !this.ready || this.blocked || this.backlog > CONGESTION_BACKLOG;
+  }
+
   private full = false;
 
   /** Over its limit with frames it may not drop (see OutboxListener.fullChanged). */

@@ -119,6 +119,11 @@ export class Upstream {
     this.outbox.forward(text, critical);
   }
 
+  /** Would a frame forwarded now wait in the outbox? (UpstreamOutbox.holding) */
+  holding(): boolean {
+    return this.outbox.holding;
+  }
+
   /** Stops or resumes reading the server (commits failing: docs/protocol.md "Storage failures"). */
   setPaused(paused: boolean): void {
     this.link.setPaused(paused);

@@ -55,15 +55,16 @@ export class WaitingCommands {
     else this.wait(taskId, cmds, command);
   }
 
-  /** The task reached `daemon` (dispatched, or reattached): its waiting commands go, in order. */
-  deliver(daemon: Daemon, taskId: string): void {
+  /** The task reached `daemon` (dispatched, or reattached): its waiting commands go, in order; how many. */
+  deliver(daemon: Daemon, taskId: string): number {
     const cmds = this.byTask.get(taskId);
-    if (!cmds || cmds.waiting.length === 0) return;
+    if (!cmds || cmds.waiting.length === 0) return 0;
     const commands = cmds.waiting;
     cmds.waiting = [];
     this.store.dropHeldCommands(taskId);
     // Dropped means the socket is closing: each waits again for the reattach, in order.
     for (const command of commands) this.sendOne(daemon, taskId, cmds, command);
+    return commands.length;
   }
 
   /** The task ended: its waiting commands are dropped. */

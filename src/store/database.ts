@@ -16,6 +16,7 @@ import { createOutboxStore } from "./outbox-store.ts";
 import type { RelayDb } from "./relay-db.ts";
 import * as schema from "./schema.ts";
 import { createImmediateWriter, createStoreWriter, storeReader } from "./store-writer.ts";
+import { createTaskEventStore } from "./task-event-store.ts";
 import { createTaskStore } from "./task-store.ts";
 import type { WriteBatch } from "./write-batch.ts";
 
@@ -53,7 +54,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabas
   // someone else's lock blocks the event loop. Past it the commit fails and is
   // retried with backoff while the relay reports a storage problem.
   sqlite.run("PRAGMA busy_timeout = 250");
-  // Off by default in SQLite; held_commands' ON DELETE CASCADE depends on it.
+  // Off by default in SQLite; the ON DELETE CASCADE of held_commands and task_events depends on it.
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle({ client: sqlite, schema });
   try {
@@ -102,6 +103,7 @@ export function createStores(db: RelayDb, sqlite: Database, opts: StoreOptions):
   const writer = createStoreWriter(db, batch ?? createImmediateWriter(sqlite));
   return {
     tasks: createTaskStore(reader, writer),
+    taskEvents: createTaskEventStore(reader, writer),
     outbox: createOutboxStore(reader, writer),
     connectionLog: createConnectionLogStore(reader, writer, opts.logKeep),
     meta: createMetaStore(reader, writer),

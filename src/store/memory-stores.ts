@@ -14,6 +14,8 @@ import type {
   OutboxEntry,
   OutboxStore,
   Stores,
+  TaskEvent,
+  TaskEventStore,
 } from "../core/ports.ts";
 import { boundNullable, LOG_DETAILS_MAX_BYTES } from "../core/text-bound.ts";
 import { reserveForSecurity } from "./log-listing.ts";
@@ -89,6 +91,35 @@ export class MemoryOutboxStore implements OutboxStore {
 
   frames(): string[] {
     return this.entries.map((e) => e.frame);
+  }
+}
+
+export class MemoryTaskEventStore implements TaskEventStore {
+  readonly byTask = new Map<string, TaskEvent[]>();
+
+  constructor(private readonly writer: Writer = directWriter) {}
+
+  append(taskId: string, event: TaskEvent, evict: number | null): void {
+    this.writer.write(() => {
+      const list = this.byTask.get(taskId) ?? [];
+      // Appended in order of n, as the timeline numbers them.
+      list.push({ ...event });
+      this.byTask.set(taskId, evict === null ? list : list.filter((e) => e.n !== evict));
+    });
+  }
+
+  list(taskId: string): TaskEvent[] {
+    return (this.byTask.get(taskId) ?? []).map((e) => ({ ...e }));
+  }
+
+  last(taskId: string): TaskEvent | null {
+    const e = this.byTask.get(taskId)?.at(-1);
+    return e ? { ...e } : null;
+  }
+
+  /** The task was deleted or started again (MemoryTaskStore calls it inside its write). */
+  forget(taskId: string): void {
+    this.byTask.delete(taskId);
   }
 }
 
@@ -175,6 +206,7 @@ export class MemoryBindingStore implements BindingStore {
 
 export interface MemoryStores extends Stores {
   tasks: MemoryTaskStore;
+  taskEvents: MemoryTaskEventStore;
   outbox: MemoryOutboxStore;
   connectionLog: MemoryConnectionLogStore;
   meta: MemoryMetaStore;
@@ -188,8 +220,10 @@ export interface MemoryStores extends Stores {
  */
 export function createMemoryStores(batch?: WriteBatch): MemoryStores {
   const writer = batch ?? directWriter;
+  const taskEvents = new MemoryTaskEventStore(writer);
   return {
-    tasks: new MemoryTaskStore(writer),
+    tasks: new MemoryTaskStore(writer, taskEvents),
+    taskEvents,
     outbox: new MemoryOutboxStore(writer),
     connectionLog: new MemoryConnectionLogStore(writer),
     meta: new MemoryMetaStore(writer),

@@ -24,7 +24,11 @@ export class MemoryTaskStore implements TaskStore {
   private seq = 0;
   private received = 0;
 
-  constructor(private readonly writer: Writer = directWriter) {}
+  constructor(
+    private readonly writer: Writer = directWriter,
+    /** The task's timeline goes with it (pruned, or a new attempt), as task_events cascades. */
+    private readonly events?: { forget(taskId: string): void },
+  ) {}
 
   get(taskId: string): TaskRecord | null {
     const row = this.rows.get(taskId);
@@ -47,8 +51,10 @@ export class MemoryTaskStore implements TaskStore {
         attempts: (existing?.attempts ?? 0) + 1,
         seq: ++this.seq,
       });
-      if (existing) this.held.delete(task.taskId);
-      else this.received += 1;
+      if (existing) {
+        this.held.delete(task.taskId);
+        this.events?.forget(task.taskId);
+      } else this.received += 1;
     });
   }
 
@@ -120,6 +126,7 @@ export class MemoryTaskStore implements TaskStore {
       for (const r of gone) {
         this.rows.delete(r.taskId);
         this.held.delete(r.taskId);
+        this.events?.forget(r.taskId);
       }
       return gone.length;
     }, pruned);

@@ -22,6 +22,7 @@ import type { SQLiteSession, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import m0000 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m0001 from "../../drizzle/0001_machine_bindings.sql" with { type: "text" };
 import m0002 from "../../drizzle/0002_connection_log_security.sql" with { type: "text" };
+import m0003 from "../../drizzle/0003_task_events.sql" with { type: "text" };
 import journal from "../../drizzle/meta/_journal.json";
 
 /** Every migration file's text, keyed by its journal tag (the file name without `.sql`). */
@@ -29,6 +30,7 @@ export const SQL_BY_TAG: Readonly<Record<string, string>> = {
   "0000_init": m0000,
   "0001_machine_bindings": m0001,
   "0002_connection_log_security": m0002,
+  "0003_task_events": m0003,
 };
 
 interface JournalEntry {

@@ -7,8 +7,20 @@
  * migration in `migrations.ts`.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { ENDED_STATUSES, type TaskStatus } from "../core/ports.ts";
+import {
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
+import {
+  ENDED_STATUSES,
+  type TaskEventKind,
+  type TaskStatus,
+  type UpstreamDisposition,
+} from "../core/ports.ts";
 
 export const tasks = sqliteTable(
   "tasks",
@@ -53,6 +65,29 @@ export const heldCommands = sqliteTable(
   },
   // Without it every cascaded delete from prune() scans the whole table.
   (t) => [index("held_commands_task_idx").on(t.taskId, t.id)],
+);
+
+/**
+ * Each task's timeline (src/core/task-timeline.ts), at most 64 rows a task.
+ * The key serves the reads (a task's events in order, its last one) and the
+ * cascaded delete when prune() removes the task, so no other index is paid for.
+ */
+export const taskEvents = sqliteTable(
+  "task_events",
+  {
+    taskId: text("task_id")
+      .notNull()
+      .references(() => tasks.taskId, { onDelete: "cascade" }),
+    n: integer("n").notNull(),
+    at: integer("at").notNull(),
+    kind: text("kind").$type<TaskEventKind>().notNull(),
+    machineId: text("machine_id"),
+    detail: text("detail"),
+    upstream: text("upstream").$type<UpstreamDisposition>(),
+    outputFrames: integer("output_frames").notNull(),
+    outputBytes: integer("output_bytes").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.taskId, t.n] })],
 );
 
 export const outbox = sqliteTable(

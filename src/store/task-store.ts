@@ -23,7 +23,7 @@ import {
   zeroCountsByStatus,
 } from "../core/ports.ts";
 import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-bound.ts";
-import { heldCommands, meta, tasks } from "./schema.ts";
+import { heldCommands, meta, taskEvents, tasks } from "./schema.ts";
 import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
 /** The meta row counting distinct task ids ever received. */
@@ -213,6 +213,12 @@ function taskWrites(writer: StoreWriter) {
         .where(eq(heldCommands.taskId, p("taskId")))
         .prepare(),
     ),
+    dropEvents: writer.prepare((db) =>
+      db
+        .delete(taskEvents)
+        .where(eq(taskEvents.taskId, p("taskId")))
+        .prepare(),
+    ),
   };
 }
 
@@ -240,8 +246,9 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
       return;
     }
     endedRows -= 1;
-    // Commands held for the previous attempt belong to a run that is over.
+    // Commands held for the previous attempt, and its timeline, belong to a run that is over.
     tx(w.dropHeld).run({ taskId: task.taskId });
+    tx(w.dropEvents).run({ taskId: task.taskId });
   };
 
   const applyPrune = (tx: WriteTx, keep: number, maxRows: number): number => {

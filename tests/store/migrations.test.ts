@@ -65,6 +65,7 @@ describe("embedded migrations", () => {
       "machine_bindings",
       "meta",
       "outbox",
+      "task_events",
       "tasks",
     ]);
   });
