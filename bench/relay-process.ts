@@ -79,7 +79,7 @@ export async function spawnRelay(opts: RelaySpawnOptions): Promise<RelayProcess>
     // Every load daemon connects from 127.0.0.1: one address, thousands of sockets at once.
     MAKIMA_RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS: "1000000",
     // Relay settings in the bench's own environment reach the relay under test, e.g.
-    // MAKIMA_RELAY_UPSTREAM_BATCH_WRITES=true bun run bench
+    // MAKIMA_RELAY_OUTBOX_MAX_BYTES=… bun run bench
     ...Object.fromEntries(
       Object.entries(process.env).filter(
         (e): e is [string, string] => e[0].startsWith("MAKIMA_RELAY_") && e[1] !== undefined,

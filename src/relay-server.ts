@@ -23,7 +23,6 @@ import { createStores, openDatabase, type RelayDatabase } from "./store/database
 import { createWriteBatch, sqliteTransactions } from "./store/write-batch.ts";
 import { type SocketServer, startSocketServer } from "./transport/relay-socket-server.ts";
 import { createBatchedUpstreamTransport } from "./transport/upstream-batched-socket.ts";
-import { createWebSocketUpstreamTransport } from "./transport/upstream-websocket.ts";
 import { VERSION } from "./version.ts";
 
 export interface RelayServerOverrides {
@@ -287,10 +286,9 @@ function logEffectiveConfig(config: Config, log: Logger): void {
   });
 }
 
-/** Bun's WebSocket client by default; the batching client when asked for (see BENCHMARKS.md). */
+/** The upstream WebSocket client, which writes a turn's frames together (see BENCHMARKS.md). */
 function upstreamTransport(config: Config): UpstreamTransport {
   const ca = config.upstreamCa ? readFileSync(config.upstreamCa, "utf8") : null;
-  return config.upstreamBatchWrites
-    ? createBatchedUpstreamTransport({ ca })
-    : createWebSocketUpstreamTransport({ ca });
+  // A server's message is bounded as a daemon's frame is: the same limit on both links.
+  return createBatchedUpstreamTransport({ ca, maxMessageBytes: config.maxFrameBytes });
 }

@@ -109,14 +109,6 @@ const TABLE = [
     help: "PEM file of a private CA trusted for a wss:// server",
   },
   {
-    key: "upstreamBatchWrites",
-    env: "MAKIMA_RELAY_UPSTREAM_BATCH_WRITES",
-    kind: KINDS.bool,
-    default: "false",
-    group: "Upstream",
-    help: "send each turn's frames upstream in one write (own framing instead of Bun's WebSocket client)",
-  },
-  {
     key: "daemonKeys",
     env: "MAKIMA_RELAY_DAEMON_KEYS",
     kind: KINDS.list,

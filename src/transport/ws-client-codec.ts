@@ -1,16 +1,20 @@
 /**
- * The client side of RFC 6455 framing, with no I/O: the opening handshake,
- * masked frames out, unmasked frames in. The upstream link uses it over a raw
- * socket because Bun's WebSocket client writes every frame with its own
- * syscall and has no cork: writing a turn's frames in one buffer costs ~1 µs a
- * frame instead of ~5 (BENCHMARKS.md, recommendation 1).
+ * The client side of RFC 6455, with no I/O: the opening handshake and masked
+ * frames out (frames in: ws-frame-reader.ts). The upstream link uses it over a
+ * raw socket because Bun's WebSocket client writes every frame with its own
+ * syscall and has no cork: writing a turn's frames in one buffer costs less
+ * relay CPU a frame (BENCHMARKS.md).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { err, ok, type Result } from "../protocol/result.ts";
+import { Opcode } from "./ws-frame-reader.ts";
+
+export { FrameReader, Opcode, type ServerEvent } from "./ws-frame-reader.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-export const Opcode = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
+/** Longest handshake answer read (a server's header block, or a proxy's). */
+export const MAX_HEAD_BYTES = 16_384;
 
 export function handshakeRequest(url: URL, key: string): string {
   const path = `${url.pathname || "/"}${url.search}`;
@@ -33,27 +37,53 @@ export const acceptFor = (key: string): string =>
     .update(key + GUID)
     .digest("base64");
 
-/**
- * Reads the server's answer to the handshake from what has arrived so far:
- * null until its header is complete, then the bytes after it (the first
- * frames, often none) or why the server refused.
- */
-export function readHandshake(received: Buffer, key: string): Result<Buffer, string> | null {
+/** An HTTP response head: its status line, headers (lower-case names) and what follows it. */
+export interface ResponseHead {
+  status: number;
+  statusLine: string;
+  headers: Map<string, string>;
+  rest: Buffer;
+}
+
+/** Null until the head is complete (a blank line), or why it cannot be one. */
+export function readResponseHead(received: Buffer): Result<ResponseHead, string> | null {
   const end = received.indexOf("\r\n\r\n");
-  if (end < 0) return received.length > 16_384 ? err("handshake answer too long") : null;
-  const head = received.subarray(0, end).toString("latin1").split("\r\n");
-  const status = head[0] ?? "";
-  if (!/^HTTP\/1\.1 101\b/.test(status)) return err(`server answered "${status}"`);
+  if (end < 0) return received.length > MAX_HEAD_BYTES ? err("answer head too long") : null;
+  const lines = received.subarray(0, end).toString("latin1").split("\r\n");
+  const statusLine = lines[0] ?? "";
+  const status = /^HTTP\/1\.[01] (\d{3})\b/.exec(statusLine);
+  if (!status) return err(`not an HTTP answer: "${statusLine.slice(0, 80)}"`);
   const headers = new Map<string, string>();
-  for (const line of head.slice(1)) {
+  for (const line of lines.slice(1)) {
     const colon = line.indexOf(":");
     if (colon > 0)
       headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
+  return ok({ status: Number(status[1]), statusLine, headers, rest: received.subarray(end + 4) });
+}
+
+/**
+ * Reads the server's answer to the handshake from what has arrived so far:
+ * null until its header is complete, then the bytes after it (the first
+ * frames, often none) or why the server refused (RFC 6455 §4.1: the client
+ * fails the connection unless every one of these holds).
+ */
+export function readHandshake(received: Buffer, key: string): Result<Buffer, string> | null {
+  const head = readResponseHead(received);
+  if (head === null || !head.ok) return head;
+  const { status, statusLine, headers, rest } = head.value;
+  if (status !== 101 || !statusLine.startsWith("HTTP/1.1 "))
+    return err(`server answered "${statusLine}"`);
   if (headers.get("upgrade")?.toLowerCase() !== "websocket") return err("no Upgrade: websocket");
+  const connection = (headers.get("connection") ?? "").toLowerCase().split(/\s*,\s*/);
+  if (!connection.includes("upgrade")) return err("no Connection: Upgrade");
   if (headers.get("sec-websocket-accept") !== acceptFor(key))
     return err("wrong Sec-WebSocket-Accept");
-  return ok(received.subarray(end + 4));
+  // None was asked for, so none may be in force.
+  if (headers.has("sec-websocket-extensions"))
+    return err("an extension the client did not ask for");
+  if (headers.has("sec-websocket-protocol")) return err("a subprotocol the client did not ask for");
+  return ok(rest);
 }
 
 /** Random masking keys, drawn in bulk: one getRandomValues call per 1,024 frames. */
@@ -74,9 +104,8 @@ class MaskPool {
 
 const masks = new MaskPool();
 
-/** One masked frame (client frames must be masked: RFC 6455 §5.3). */
-export function encodeFrame(opcode: number, payload: Buffer): Buffer {
-  const n = payload.length;
+/** Writes a frame header (FIN, opcode, masked length, mask) for n payload bytes; returns where the payload goes. */
+function frameFor(opcode: number, n: number): { frame: Buffer; at: number } {
   const header = n < 126 ? 2 : n < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(header + 4 + n);
   frame[0] = 0x80 | opcode;
@@ -89,119 +118,55 @@ export function encodeFrame(opcode: number, payload: Buffer): Buffer {
     frame[1] = 0x80 | 127;
     frame.writeBigUInt64BE(BigInt(n), 2);
   }
-  const mask = masks.next();
-  mask.copy(frame, header);
-  const at = header + 4;
-  for (let i = 0; i < n; i++) frame[at + i] = (payload[i] as number) ^ (mask[i & 3] as number);
+  masks.next().copy(frame, header);
+  return { frame, at: header + 4 };
+}
+
+/** Client frames must be masked (RFC 6455 §5.3): XORs the payload in place with the frame's key. */
+function mask(frame: Buffer, at: number): void {
+  const k0 = frame[at - 4] as number;
+  const k1 = frame[at - 3] as number;
+  const k2 = frame[at - 2] as number;
+  const k3 = frame[at - 1] as number;
+  const end = frame.length;
+  let i = at;
+  for (; i + 4 <= end; i += 4) {
+    frame[i] = (frame[i] as number) ^ k0;
+    frame[i + 1] = (frame[i + 1] as number) ^ k1;
+    frame[i + 2] = (frame[i + 2] as number) ^ k2;
+    frame[i + 3] = (frame[i + 3] as number) ^ k3;
+  }
+  for (let j = 0; i < end; i++, j++)
+    frame[i] = (frame[i] as number) ^ (j === 0 ? k0 : j === 1 ? k1 : k2);
+}
+
+/** One masked frame of `payload`. */
+export function encodeFrame(opcode: number, payload: Buffer): Buffer {
+  const { frame, at } = frameFor(opcode, payload.length);
+  payload.copy(frame, at);
+  mask(frame, at);
   return frame;
 }
 
-export function encodeClose(code: number, reason: string): Buffer {
-  const body = Buffer.alloc(2 + Buffer.byteLength(reason));
-  body.writeUInt16BE(code, 0);
-  body.write(reason, 2);
-  return encodeFrame(Opcode.close, body);
+/** One masked text frame, the text encoded straight into it (no intermediate buffer). */
+export function encodeText(text: string): Buffer {
+  const { frame, at } = frameFor(Opcode.text, Buffer.byteLength(text));
+  frame.write(text, at, "utf8");
+  mask(frame, at);
+  return frame;
 }
 
-export type ServerEvent =
-  | { kind: "message"; text: string }
-  | { kind: "ping"; payload: Buffer }
-  | { kind: "close"; code: number; reason: string }
-  | { kind: "error"; reason: string };
-
-/** Reassembles frames from the server, however the bytes were split. */
-export class FrameReader {
-  private buffered: Buffer = Buffer.alloc(0);
-  private fragments: Buffer[] = [];
-
-  constructor(private readonly maxMessageBytes: number) {}
-
-  push(chunk: Buffer): ServerEvent[] {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
-    const events: ServerEvent[] = [];
-    for (;;) {
-      const frame = this.nextFrame();
-      if (frame === null) break;
-      if (!frame.ok) {
-        events.push({ kind: "error", reason: frame.error });
-        break;
-      }
-      const { fin, opcode, payload } = frame.value;
-      const event = this.handle(fin, opcode, payload);
-      if (event) events.push(event);
-      if (event?.kind === "error" || event?.kind === "close") break;
-    }
-    return events;
+/** A close frame; the reason is cut to the 123 bytes a control frame has room for (§5.5). */
+export function encodeClose(code: number, reason: string): Buffer {
+  let text = Buffer.from(reason);
+  if (text.length > 123) {
+    let end = 123;
+    // Back off to a character boundary: continuation bytes are 10xxxxxx.
+    while (end > 0 && ((text[end] as number) & 0xc0) === 0x80) end--;
+    text = text.subarray(0, end);
   }
-
-  /** Null until a whole frame has arrived, as readHandshake. */
-  private nextFrame(): Result<{ fin: boolean; opcode: number; payload: Buffer }, string> | null {
-    const b = this.buffered;
-    if (b.length < 2) return null;
-    const fin = ((b[0] as number) & 0x80) !== 0;
-    const opcode = (b[0] as number) & 0x0f;
-    const masked = ((b[1] as number) & 0x80) !== 0;
-    let length = (b[1] as number) & 0x7f;
-    let at = 2;
-    if (length === 126) {
-      if (b.length < 4) return null;
-      length = b.readUInt16BE(2);
-      at = 4;
-    } else if (length === 127) {
-      if (b.length < 10) return null;
-      const big = b.readBigUInt64BE(2);
-      if (big > BigInt(this.maxMessageBytes)) return err("frame from the server too large");
-      length = Number(big);
-      at = 10;
-    }
-    if (length > this.maxMessageBytes) return err("frame from the server too large");
-    const maskAt = at;
-    if (masked) at += 4;
-    if (b.length < at + length) return null;
-    let payload = b.subarray(at, at + length);
-    if (masked) {
-      // Servers must not mask (RFC 6455 §5.1), but unmasking costs nothing to get right.
-      const copy = Buffer.allocUnsafe(length);
-      for (let i = 0; i < length; i++)
-        copy[i] = (payload[i] as number) ^ (b[maskAt + (i & 3)] as number);
-      payload = copy;
-    }
-    this.buffered = b.subarray(at + length);
-    return ok({ fin, opcode, payload });
-  }
-
-  private handle(fin: boolean, opcode: number, payload: Buffer): ServerEvent | null {
-    switch (opcode) {
-      case Opcode.ping:
-        return { kind: "ping", payload: Buffer.from(payload) };
-      case Opcode.pong:
-        return null;
-      case Opcode.close:
-        return {
-          kind: "close",
-          code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005,
-          reason: payload.length > 2 ? payload.subarray(2).toString("utf8") : "",
-        };
-      case Opcode.text:
-      case Opcode.binary:
-      case Opcode.continuation: {
-        if (opcode !== Opcode.continuation && this.fragments.length > 0)
-          return { kind: "error", reason: "new message inside a fragmented one" };
-        if (opcode === Opcode.continuation && this.fragments.length === 0)
-          return { kind: "error", reason: "continuation without a message" };
-        if (fin && this.fragments.length === 0)
-          return { kind: "message", text: payload.toString("utf8") };
-        this.fragments.push(Buffer.from(payload));
-        if (!fin) return null;
-        const whole =
-          this.fragments.length === 1
-            ? (this.fragments[0] as Buffer)
-            : Buffer.concat(this.fragments);
-        this.fragments = [];
-        return { kind: "message", text: whole.toString("utf8") };
-      }
-      default:
-        return { kind: "error", reason: `unknown opcode ${opcode}` };
-    }
-  }
+  const body = Buffer.allocUnsafe(2 + text.length);
+  body.writeUInt16BE(code, 0);
+  text.copy(body, 2);
+  return encodeFrame(Opcode.close, body);
 }

@@ -47,48 +47,42 @@ async function daemon(relay: TestRelay, machineId: string, capacity = 4): Promis
   return d;
 }
 
-test.each([
-  ["websocket", "false"],
-  ["batched", "true"],
-])(
-  "an upstream outage loses nothing: every frame arrives once, in order per daemon (%s upstream)",
-  async (_name, batch) => {
-    const { server, relay } = await setup({ MAKIMA_RELAY_UPSTREAM_BATCH_WRITES: batch });
-    const a = await daemon(relay, "a");
-    const b = await daemon(relay, "b");
-    server.spawnTask("ta");
-    server.spawnTask("tb");
-    await a.waitFor(isSpawn("ta"));
-    await b.waitFor(isSpawn("tb"));
+test("an upstream outage loses nothing: every frame arrives once, in order per daemon", async () => {
+  const { server, relay } = await setup({});
+  const a = await daemon(relay, "a");
+  const b = await daemon(relay, "b");
+  server.spawnTask("ta");
+  server.spawnTask("tb");
+  await a.waitFor(isSpawn("ta"));
+  await b.waitFor(isSpawn("tb"));
 
-    await server.stop();
-    await relay.logs.waitFor((l) => l.event === "disconnected");
-    const sent: string[] = [];
-    for (let i = 0; i < 50; i++) {
-      sent.push(a.taskOutput("ta", `a line ${i}`));
-      sent.push(b.taskOutput("tb", `b line ${i}`));
-    }
-    sent.push(a.complete("ta", true), b.complete("tb", false, "failed during outage"));
-    await Promise.all([barrier(a), barrier(b)]);
-    expect(relay.outbox.stats().frames).toBe(sent.length);
+  await server.stop();
+  await relay.logs.waitFor((l) => l.event === "disconnected");
+  const sent: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    sent.push(a.taskOutput("ta", `a line ${i}`));
+    sent.push(b.taskOutput("tb", `b line ${i}`));
+  }
+  sent.push(a.complete("ta", true), b.complete("tb", false, "failed during outage"));
+  await Promise.all([barrier(a), barrier(b)]);
+  expect(relay.outbox.stats().frames).toBe(sent.length);
 
-    server.restart();
-    await server.waitForConnection();
-    await server.waitFor((f) => f.msg?.type === "taskComplete" && f.msg.taskId === "tb");
-    await server.waitFor((f) => f.msg?.type === "taskComplete" && f.msg.taskId === "ta");
-    const got = server.received
-      .filter((f) => f.msg?.type !== "heartbeat" && f.msg?.type !== "authenticate")
-      .map((f) => f.raw);
-    expect(got.filter((raw) => raw.includes('"ta"'))).toEqual(
-      sent.filter((raw) => raw.includes('"ta"')),
-    );
-    expect(got.filter((raw) => raw.includes('"tb"'))).toEqual(
-      sent.filter((raw) => raw.includes('"tb"')),
-    );
-    expect(relay.outbox.stats().frames).toBe(0);
-    expect(relay.logs.items.some((l) => l.event === "outbox_draining")).toBe(true);
-  },
-);
+  server.restart();
+  await server.waitForConnection();
+  await server.waitFor((f) => f.msg?.type === "taskComplete" && f.msg.taskId === "tb");
+  await server.waitFor((f) => f.msg?.type === "taskComplete" && f.msg.taskId === "ta");
+  const got = server.received
+    .filter((f) => f.msg?.type !== "heartbeat" && f.msg?.type !== "authenticate")
+    .map((f) => f.raw);
+  expect(got.filter((raw) => raw.includes('"ta"'))).toEqual(
+    sent.filter((raw) => raw.includes('"ta"')),
+  );
+  expect(got.filter((raw) => raw.includes('"tb"'))).toEqual(
+    sent.filter((raw) => raw.includes('"tb"')),
+  );
+  expect(relay.outbox.stats().frames).toBe(0);
+  expect(relay.logs.items.some((l) => l.event === "outbox_draining")).toBe(true);
+});
 
 test("queued tasks survive a restart and are dispatched in FIFO order", async () => {
   const dir = mkdtempSync(join(tmpdir(), "makima-relay-fifo-"));

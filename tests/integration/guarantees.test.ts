@@ -16,7 +16,7 @@ import {
   type SimDaemonOptions,
   startSimServer,
 } from "../../src/sim/index.ts";
-import { createWebSocketUpstreamTransport } from "../../src/transport/upstream-websocket.ts";
+import { createBatchedUpstreamTransport } from "../../src/transport/upstream-batched-socket.ts";
 import { barrier, isSpawn } from "../helpers/frames.ts";
 import { pollUntil, quietFor, ready } from "../helpers/probes.ts";
 import { startTestRelay, TEST_KEY, type TestRelay } from "../helpers/relay.ts";
@@ -104,16 +104,15 @@ test("a bug triggered by one daemon frame is logged as internal_error; that daem
   await using server = startSimServer();
   // A planted bug: the upstream socket throws on one particular frame, deep inside
   // the handling of a daemon's message (docs/style.md, fault points).
-  const real = createWebSocketUpstreamTransport();
+  const real = createBatchedUpstreamTransport();
   const buggy: UpstreamTransport = (url, handlers) => {
     const socket = real(url, handlers);
-    return {
-      ...socket,
-      send(text) {
-        if (text.includes("POISON")) throw new TypeError("planted bug: cannot relay POISON");
-        return socket.send(text);
-      },
+    const send = socket.send.bind(socket);
+    socket.send = (text) => {
+      if (text.includes("POISON")) throw new TypeError("planted bug: cannot relay POISON");
+      return send(text);
     };
+    return socket;
   };
   await using relay = await startTestRelay({
     env: { MAKIMA_SERVER_URL: server.url },

@@ -127,11 +127,7 @@ class Tree implements AsyncDisposable {
       MAKIMA_RELAY_HEARTBEAT_MS: "200",
       MAKIMA_RELAY_GRACE_MS: "30000",
       MAKIMA_RELAY_LOG_LEVEL: "warn",
-      // The children link to the parent with the batching upstream client, the parent to the
-      // server with Bun's WebSocket client: the tree exercises both.
-      ...(node === "parent"
-        ? {}
-        : { MAKIMA_RELAY_ADVERTISE_CAPACITY: "auto", MAKIMA_RELAY_UPSTREAM_BATCH_WRITES: "true" }),
+      ...(node === "parent" ? {} : { MAKIMA_RELAY_ADVERTISE_CAPACITY: "auto" }),
     };
   }
 

@@ -132,13 +132,14 @@ describe("FrameReader", () => {
 
   test("protocol violations are reported, not thrown", () => {
     expect(new FrameReader(10).push(serverFrame(Opcode.text, Buffer.alloc(11)))).toEqual([
-      { kind: "error", reason: "frame from the server too large" },
+      { kind: "error", code: 1009, reason: "message from the server too large" },
     ]);
     expect(
       new FrameReader(100).push(serverFrame(Opcode.continuation, Buffer.from("x")))[0]?.kind,
     ).toBe("error");
     expect(new FrameReader(100).push(serverFrame(3, Buffer.from("x")))[0]).toEqual({
       kind: "error",
+      code: 1002,
       reason: "unknown opcode 3",
     });
   });
