@@ -19,6 +19,7 @@ import type {
 } from "../core/ports.ts";
 import type { RelayStats } from "../core/stats.ts";
 import type { TaskBook } from "../core/task-book.ts";
+import type { TaskTimeline, TimelineView } from "../core/task-timeline.ts";
 import type { UpstreamLink } from "../core/upstream-link.ts";
 import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
 
@@ -39,6 +40,9 @@ export type TaskView = Pick<
   | "lastReportedStatus"
   | "attempts"
 >;
+
+/** A task's timeline (GET /tasks/:taskId/events), with the task as the API shows it. */
+export type TaskTimelineView = Omit<TimelineView, "task"> & { task: TaskView };
 
 /** A connected daemon (or child relay), without its socket or key. */
 export interface DaemonView {
@@ -117,6 +121,8 @@ export interface HttpDeps {
   counters(): RelayCounters;
   listTasks(query: TaskQuery): { tasks: TaskView[]; total: number };
   getTask(taskId: string): TaskView | null;
+  /** What happened to a task, in order; null for a task the relay does not know. */
+  taskTimeline(taskId: string): TaskTimelineView | null;
   listDaemons(): DaemonView[];
   /** Newest first. */
   listLogs(limit: number): ConnectionLogEntry[];
@@ -163,6 +169,7 @@ export interface HttpSources {
     /** When each daemon's last heartbeat was read (DaemonLiveness). */
     liveness: { lastHeartbeat(daemon: ShownDaemon): number | null };
     tasks: Pick<TaskBook, "active" | "queued">;
+    timeline: Pick<TaskTimeline, "view">;
     stats: Pick<RelayStats, "lostTasks">;
     readiness(): string[];
     releaseBinding(machineId: string, disconnect: boolean): Release;
@@ -251,6 +258,7 @@ export function createHttpDeps(src: HttpSources): HttpDeps {
     },
     listTasks: (query) => stores.tasks.list(query),
     getTask: (taskId) => stores.tasks.get(taskId),
+    taskTimeline: (taskId) => relay.timeline.view(taskId),
     listDaemons: () =>
       relay.registry.list().map((d) => ({
         daemonId: d.daemonId,

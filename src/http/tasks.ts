@@ -1,8 +1,9 @@
-/** GET /tasks (paged history, filterable by status) and GET /tasks/:taskId. */
+/** GET /tasks (paged history, filterable by status), GET /tasks/:taskId and its /events. */
 import { Elysia, t } from "elysia";
-import { TASK_STATUSES } from "../core/ports.ts";
+import { TASK_EVENT_KINDS, TASK_STATUSES } from "../core/ports.ts";
+import { TIMELINE_HEAD, TIMELINE_LIMIT } from "../core/task-timeline.ts";
 import { ELYSIA_CONFIG } from "./config.ts";
-import type { HttpDeps, TaskStatus, TaskView } from "./deps.ts";
+import type { HttpDeps, TaskStatus, TaskTimelineView, TaskView } from "./deps.ts";
 import { BadRequestError } from "./errors.ts";
 import { ErrorBody, Int, IsoTime, isoOrNull, OneOf } from "./models.ts";
 import { parseCount, parseLimit } from "./query.ts";
@@ -46,6 +47,58 @@ export const TaskPage = t.Object({
     description: `The page ended before \`limit\` rows because it reached ${TASK_PAGE_MAX_BYTES} bytes of tasks; the next page starts at \`offset\` + the rows returned`,
   }),
 });
+
+const EVENT_KINDS = ["received", "dispatched", ...TASK_EVENT_KINDS] as const;
+
+const Count = (description: string) => Int({ minimum: 0, description });
+
+export const TaskEvent = t.Object({
+  at: t.String({ format: "date-time" }),
+  kind: OneOf(EVENT_KINDS, {
+    description:
+      "received (the spawnTask; `detail` names the attempt), queued (no daemon had a free slot; `detail`: how many tasks were ahead), dispatched (to `machineId`; `detail` names the daemon), commandsDelivered (control commands that waited for the task were sent; `detail`: how many), statusReported (a taskStatusChange; `detail`: its newStatus), output (output counts, written at most every 10 s while output flows), away (its daemon disconnected: the task waits for the grace period), reattached (its machine came back in time), throttled (its daemon was read more slowly; `detail`: the budget it was over), then completed, failed, lost or cancelled (`detail`: the error)",
+  }),
+  machineId: t.Union([t.String(), t.Null()], {
+    description: "The machine holding the task then; null before dispatch",
+  }),
+  detail: t.Union([t.String(), t.Null()], {
+    description: "What the kind needs said (see `kind`); up to 1 KiB",
+  }),
+  upstream: t.Union([t.Literal("sent"), t.Literal("held"), t.Null()], {
+    description:
+      "On the end: whether the result went straight to the server (sent) or waited in the durable outbox (held: no link, backpressure or a backlog); null on other events",
+  }),
+  outputFrames: Count("Output frames relayed for the task by then"),
+  outputBytes: Count("Their UTF-8 bytes"),
+});
+
+export const TaskTimeline = t.Object({
+  taskId: t.String(),
+  status: OneOf(STATUSES),
+  attempts: Int({ minimum: 1, description: "The events are those of the latest attempt" }),
+  events: t.Array(TaskEvent, { description: "In the order they happened" }),
+  omitted: Count(
+    `Events left out: a task keeps at most ${TIMELINE_LIMIT} besides received and dispatched, its first ${TIMELINE_HEAD} and its newest`,
+  ),
+  omittedAfter: t.Union([Int({ minimum: 0 }), t.Null()], {
+    description: "The index in `events` after which the omitted ones were; null when none was",
+  }),
+  outputFrames: Count("Output frames relayed so far (counted live while the task runs)"),
+  outputBytes: Count("Their UTF-8 bytes"),
+});
+
+export function timelineBody(view: TaskTimelineView) {
+  return {
+    taskId: view.task.taskId,
+    status: view.task.status,
+    attempts: view.task.attempts,
+    events: view.events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+    omitted: view.omitted,
+    omittedAfter: view.omittedAfter,
+    outputFrames: view.outputFrames,
+    outputBytes: view.outputBytes,
+  };
+}
 
 // Strings on purpose: the handler parses them so that "abc" gets a 400 naming the parameter.
 const TaskListQuery = t.Object(
@@ -150,6 +203,24 @@ export function taskRoutes(deps: HttpDeps) {
         detail: {
           summary: "One task",
           description: "A task by id, as in GET /tasks.",
+          tags: ["tasks"],
+        },
+      },
+    )
+    .get(
+      "/tasks/:taskId/events",
+      ({ params, status }) => {
+        const view = deps.taskTimeline(params.taskId);
+        return view
+          ? timelineBody(view)
+          : status(404, { error: `task '${params.taskId}' not found` });
+      },
+      {
+        params: t.Object({ taskId: t.String({ description: "The server's taskId" }) }),
+        response: { 200: TaskTimeline, 404: ErrorBody },
+        detail: {
+          summary: "What happened to a task",
+          description: `A task's timeline, in order: received, queued, dispatched to a machine, waiting commands delivered, status changes, output counts, its daemon away and back, throttling, and its end with the error and where the result went. Output frames are counted in memory and stored with the next event, so \`outputFrames\` is live while the task runs. At most ${TIMELINE_LIMIT} stored events per task (the first ${TIMELINE_HEAD} and the newest); they are pruned with the task.`,
           tags: ["tasks"],
         },
       },

@@ -35,6 +35,7 @@ function sources(over: Partial<HttpSources> = {}) {
       registry,
       liveness: { lastHeartbeat: (d) => (d === daemon ? T0 + 5 : null) },
       tasks: { active: 4, queued: 2 },
+      timeline: { view: () => null },
       stats,
       readiness: () => notReady.slice(),
       releaseBinding: (machineId, disconnect) =>

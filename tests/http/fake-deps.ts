@@ -6,6 +6,7 @@ import type {
   HttpDeps,
   RelayCounters,
   TaskQuery,
+  TaskTimelineView,
   TaskView,
   UpstreamView,
 } from "../../src/http/deps.ts";
@@ -32,6 +33,8 @@ export interface FakeState {
   upstream: UpstreamView;
   counters: RelayCounters;
   tasks: TaskView[];
+  /** GET /tasks/:taskId/events answers these, by taskId (404 for others). */
+  timelines: Record<string, TaskTimelineView>;
   daemons: DaemonView[];
   logs: ConnectionLogEntry[];
   /** Every query the routes passed down, to check parsing and clamping. */
@@ -71,6 +74,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       storage: { ok: true },
     },
     tasks: [],
+    timelines: {},
     daemons: [],
     logs: [],
     taskQueries: [],
@@ -98,6 +102,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       return { tasks: rows.slice(q.offset, q.offset + q.limit), total: rows.length };
     },
     getTask: (id) => state.tasks.find((t) => t.taskId === id) ?? null,
+    taskTimeline: (id) => state.timelines[id] ?? null,
     listDaemons: () => state.daemons,
     listLogs: (limit) => {
       state.logLimits.push(limit);

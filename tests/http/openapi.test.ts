@@ -7,6 +7,7 @@ const ROUTES: [path: string, method: string, statuses: string[]][] = [
   ["/health", "get", ["200"]],
   ["/tasks", "get", ["200", "400"]],
   ["/tasks/{taskId}", "get", ["200", "404"]],
+  ["/tasks/{taskId}/events", "get", ["200", "404"]],
   ["/daemons", "get", ["200"]],
   ["/logs", "get", ["200", "400"]],
   ["/reconnect", "post", ["200"]],
@@ -63,6 +64,7 @@ describe("OpenAPI", () => {
     });
     expect(params("/logs")).toEqual({ limit: { in: "query", described: true } });
     expect(params("/tasks/{taskId}").taskId).toEqual({ in: "path", described: true });
+    expect(params("/tasks/{taskId}/events").taskId).toEqual({ in: "path", described: true });
   });
 
   test("counts are documented as plain integers, not Elysia's coercing string|integer", async () => {

@@ -159,3 +159,59 @@ describe("GET /tasks/:taskId", () => {
     });
   });
 });
+
+describe("GET /tasks/:taskId/events", () => {
+  test("the timeline: ISO times, every field of each event, the bound and the live counts", async () => {
+    const t0 = task({ taskId: "t0", status: "dispatched", completedAt: null, attempts: 2 });
+    const { deps, state } = fakeDeps({ tasks: [t0] });
+    const shown = {
+      machineId: "m-1",
+      detail: null,
+      upstream: null,
+      outputFrames: 0,
+      outputBytes: 0,
+    } as const;
+    state.timelines.t0 = {
+      task: t0,
+      events: [
+        { ...shown, at: T0, kind: "received", machineId: null, detail: "attempt 2" },
+        { ...shown, at: T0 + 10, kind: "dispatched", detail: "daemon d-1" },
+        { ...shown, at: T0 + 20, kind: "statusReported", detail: "running", outputFrames: 3 },
+        { ...shown, at: T0 + 30, kind: "lost", upstream: "held", outputFrames: 4 },
+      ],
+      omitted: 5,
+      omittedAfter: 2,
+      outputFrames: 4,
+      outputBytes: 400,
+    };
+    const res = await testApp(deps).handle(request("/tasks/t0/events"));
+    const at = (ms: number) => new Date(T0 + ms).toISOString();
+    expect({ status: res.status, body: await json(res) }).toEqual({
+      status: 200,
+      body: {
+        taskId: "t0",
+        status: "dispatched",
+        attempts: 2,
+        events: [
+          { ...shown, at: at(0), kind: "received", machineId: null, detail: "attempt 2" },
+          { ...shown, at: at(10), kind: "dispatched", detail: "daemon d-1" },
+          { ...shown, at: at(20), kind: "statusReported", detail: "running", outputFrames: 3 },
+          { ...shown, at: at(30), kind: "lost", upstream: "held", outputFrames: 4 },
+        ],
+        omitted: 5,
+        omittedAfter: 2,
+        outputFrames: 4,
+        outputBytes: 400,
+      },
+    });
+  });
+
+  test("unknown task → 404 JSON", async () => {
+    const { app } = setup();
+    const res = await app.handle(request("/tasks/nope/events"));
+    expect({ status: res.status, body: await json(res) }).toEqual({
+      status: 404,
+      body: { error: "task 'nope' not found" },
+    });
+  });
+});
