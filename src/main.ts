@@ -1,13 +1,15 @@
 #!/usr/bin/env bun
 /**
  * Command-line entry: parse the config, then run a command: `serve` (the
- * relay, the default), `demo` (the relay with simulated peers) or `status`
- * (ask a running relay). The only module that reads process.env, and only to
+ * relay, the default), `demo` (the relay with simulated peers), `status`
+ * (ask a running relay) or `drain` (drain one and wait until it is empty).
+ * The only module that reads process.env, and only to
  * hand it to loadConfig.
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { runDemoCommand } from "./cli/demo.ts";
+import { parseDrainArgs, runDrain } from "./cli/drain.ts";
 import { helpText } from "./cli/help.ts";
 import { firstShutdownSignal, onReloadSignal, stopWithin } from "./cli/signals.ts";
 import { parseStatusArgs, runStatus } from "./cli/status.ts";
@@ -75,6 +77,17 @@ async function main(argv: string[]): Promise<number> {
         return EXIT_BAD_CONFIG;
       }
       return runStatus(parsed.value, { out, err, token: loaded.config.adminToken });
+    }
+    case "drain": {
+      const parsed = parseDrainArgs(args, {
+        url: `http://127.0.0.1:${loaded.config.port}`,
+        token: loaded.config.adminToken,
+      });
+      if (!parsed.ok) {
+        err(`makima-relay: ${parsed.error}`);
+        return EXIT_BAD_CONFIG;
+      }
+      return runDrain(parsed.value, { out, err });
     }
   }
   err(`makima-relay: unknown command or option "${loaded.rest.join(" ")}" (see --help)`);
