@@ -85,6 +85,51 @@ test(
 );
 
 test(
+  "clicking a task shows its timeline: dispatch to its machine, status, output counts, its end",
+  async () => {
+    await using demo = await startTestDemo();
+    const page = await browser.newPage();
+    try {
+      await openDashboard(page, demo.urls.dashboard);
+      demo.server.spawnTask("e2e-tl", "timeline");
+      const holder = await holderOf(demo, "e2e-tl");
+      await row(page, "e2e-tl", "dispatched").waitFor({ timeout: 2000 });
+      holder.statusChange("e2e-tl", "pending", "running");
+      holder.taskOutput("e2e-tl", "line 1");
+      holder.taskOutput("e2e-tl", "line 2");
+      holder.complete("e2e-tl", false, "exit code 3");
+      await row(page, "e2e-tl", "failed").click();
+      const item = (kind: string) => page.locator(`#timeline li[data-kind="${kind}"]`);
+      await item("failed").waitFor({ timeout: 3000 });
+      const kinds = await page.locator("#timeline li").evaluateAll(
+        // Runs in the page, over the list items in their order.
+        (items) => items.map((li) => li.getAttribute("data-kind")),
+      );
+      expect({
+        kinds,
+        dispatched: await item("dispatched").textContent(),
+        status: await item("statusReported").textContent(),
+        failed: await item("failed").textContent(),
+        heading: await page.locator("#h-timeline").textContent(),
+        blocked: browser.blocked,
+      }).toEqual({
+        kinds: ["received", "dispatched", "statusReported", "failed"],
+        dispatched: expect.stringContaining(holder.machineId.slice(0, 8)),
+        status: expect.stringContaining("running"),
+        failed: expect.stringMatching(/exit code 3.*result sent.*2 frames/),
+        heading: expect.stringContaining("2 output frames"),
+        blocked: [],
+      });
+      await page.locator("#timeline-close").click();
+      expect(await page.locator("#p-timeline").isHidden()).toBe(true);
+    } finally {
+      await page.close();
+    }
+  },
+  TIMEOUT_MS,
+);
+
+test(
   "screenshots at laptop (1280x800) and phone (390x844) widths while tasks flow",
   async () => {
     await using demo = await startTestDemo({
