@@ -7,6 +7,7 @@ import {
   TIMELINE_LIMIT,
 } from "../../src/core/task-timeline.ts";
 import { createMemoryStores } from "../../src/store/memory-stores.ts";
+import { relayHarness } from "./relay-harness.ts";
 
 const T0 = 1_700_000_000_000;
 
@@ -198,5 +199,29 @@ describe("TaskTimeline", () => {
     expect(kinds("t")).toEqual(["received", "queued"]);
     expect(timeline.view("t")?.events[0]?.detail).toBe("attempt 2");
     expect(stores.taskEvents.list("t").map((e) => e.n)).toEqual([0]);
+  });
+});
+
+describe("TaskTimeline in the relay core", () => {
+  test("a throttled daemon's tasks hear of the episode once; output and the end are counted", () => {
+    const h = relayHarness({ daemonRate: 10, daemonBurst: 5 });
+    const d = h.daemon("m1", 2);
+    h.spawn("t1");
+    h.spawn("t2");
+    for (let i = 0; i < 8; i++) h.send(d, `{"type":"taskOutput","taskId":"t1","line":${i}}`);
+    h.send(d, { type: "taskComplete", taskId: "t1", success: true });
+    const kinds = (id: string) => h.relay.timeline.view(id)?.events.map((e) => e.kind);
+    expect({ t1: kinds("t1"), t2: kinds("t2") }).toEqual({
+      t1: ["received", "dispatched", "throttled", "completed"],
+      t2: ["received", "dispatched", "throttled"],
+    });
+    expect(h.relay.timeline.view("t1")?.events.at(-1)).toMatchObject({
+      kind: "completed",
+      machineId: "m1",
+      outputFrames: 8,
+      // The harness's forwarder has no outbox: nothing waits.
+      upstream: "sent",
+    });
+    expect(h.relay.timeline.view("t2")?.events[2]?.detail).toBe("over 10 frames/s");
   });
 });
