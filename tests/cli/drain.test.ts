@@ -47,14 +47,32 @@ describe("the CLI entry", () => {
       stdout: "pipe",
       stderr: "pipe",
     });
+    // Stdout is read as it comes, so that a test can wait for a line before it acts.
+    let out = "";
+    const seen: { text: string; resolve: () => void }[] = [];
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of child.stdout) {
+        out += decoder.decode(chunk, { stream: true });
+        for (const s of seen.filter((w) => out.includes(w.text))) s.resolve();
+      }
+    })();
     return {
       child,
+      /** Resolves once stdout holds `text`; rejects if the child exits first. */
+      async printed(text: string) {
+        const wait = Promise.withResolvers<void>();
+        seen.push({ text, resolve: wait.resolve });
+        if (out.includes(text)) wait.resolve();
+        const exited = reading.then(() => {
+          throw new Error(`exited without printing ${JSON.stringify(text)}; printed ${out}`);
+        });
+        exited.catch(() => {}); // once printed, a later exit is no failure
+        await Promise.race([wait.promise, exited]);
+      },
       async done() {
-        const [code, out, err] = await Promise.all([
-          child.exited,
-          new Response(child.stdout).text(),
-          new Response(child.stderr).text(),
-        ]);
+        const [code, err] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+        await reading;
         return { code, out, err };
       },
     };
@@ -66,9 +84,9 @@ describe("the CLI entry", () => {
     server.spawnTask("t1");
     await d.waitFor((f) => f.msg?.type === "spawnTask" && f.msg.taskId === "t1");
     const drain = run(["drain", "--url", relay.url, "--timeout-ms", "20000"]);
-    await relay.logs.waitFor((l) => l.event === "relay_draining");
+    // It has drained the relay and seen the task still running before the task ends.
+    await drain.printed("draining: 1 active, 0 pending");
     expect(await ready(relay)).toEqual({ status: 503, ready: false, reasons: ["draining"] });
-    // Still running: it only exits once the task has ended.
     expect(drain.child.exitCode).toBeNull();
     const done = d.complete("t1", true);
     await server.waitFor((f) => f.raw === done);
@@ -78,7 +96,6 @@ describe("the CLI entry", () => {
       out: expect.stringContaining(`drained: ${relay.url} holds no task`),
       err: "",
     });
-    expect(r.out).toContain("draining: 1 active, 0 pending");
   });
 
   test("exit 1 when a task is still held at the timeout; the relay stays draining", async () => {
