@@ -18,6 +18,10 @@ export interface StatusDoc {
   upstreamConnected: boolean;
   upstreamState: string;
   reconnectAttempts: number;
+  /** The server drops each link soon after it authenticates (absent from older relays). */
+  upstreamFlapping?: boolean;
+  /** The relay takes no new work from its server (POST /drain; absent from older relays). */
+  draining?: boolean;
   connectedDaemons: number;
   activeTasks: number;
   pendingTasks: number;
@@ -56,10 +60,11 @@ export function formatStatus(doc: StatusDoc, url: string): string {
   const upstream = doc.upstreamConnected
     ? "connected"
     : `${doc.upstreamState}, ${plural(doc.reconnectAttempts, "reconnect attempt")}`;
+  const flapping = doc.upstreamFlapping ? " (flapping: the server keeps dropping the link)" : "";
   const rows: [string, string][] = [
     ["relay", `${doc.agentName} at ${url}`],
-    ["status", doc.status],
-    ["upstream", upstream],
+    ["status", `${doc.status}${doc.draining ? ", draining" : ""}`],
+    ["upstream", `${upstream}${flapping}`],
     ["daemons", String(doc.connectedDaemons)],
     [
       "tasks",

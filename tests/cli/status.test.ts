@@ -63,6 +63,14 @@ describe("formatStatus", () => {
     expect(text).toContain("upstream  backoff, 1 reconnect attempt\n");
   });
 
+  test("a draining relay and a flapping upstream say so", () => {
+    const text = formatStatus({ ...DOC, draining: true, upstreamFlapping: true }, "http://x");
+    expect(text.split("\n").slice(1, 3)).toEqual([
+      "status    degraded, draining",
+      "upstream  connected (flapping: the server keeps dropping the link)",
+    ]);
+  });
+
   test.each([
     [0, "0s"],
     [59, "59s"],
