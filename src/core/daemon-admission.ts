@@ -15,6 +15,7 @@
 import { encodeAuthenticated, encodeError } from "../protocol/encode.ts";
 import { CloseCode } from "../protocol/messages.ts";
 import { type DaemonFrame, parseDaemonFrame } from "../protocol/parse.ts";
+import { err, ok, type Result } from "../protocol/result.ts";
 import type { Clock } from "./clock.ts";
 import type { Daemon } from "./daemon.ts";
 import type { DaemonRegistry } from "./daemon-registry.ts";
@@ -53,7 +54,8 @@ export interface AdmissionOptions {
   newId(): string;
 }
 
-export type Release = { ok: true; disconnected: boolean } | { ok: false; error: "no binding" };
+/** What releasing a binding did: whether its daemon was disconnected, or that there was none. */
+export type Release = Result<{ disconnected: boolean }, "no binding">;
 
 type AuthenticateFrame = Extract<DaemonFrame, { kind: "authenticate" }>;
 
@@ -229,7 +231,7 @@ export class DaemonAdmission {
    * (then it is closed with 4401 and its tasks wait out the grace period).
    */
   release(machineId: string, disconnect: boolean): Release {
-    if (!this.bindings.release(machineId)) return { ok: false, error: "no binding" };
+    if (!this.bindings.release(machineId)) return err("no binding");
     const daemon = this.registry.byMachineId(machineId);
     const close = disconnect && daemon !== undefined;
     this.log.connection(
@@ -249,7 +251,7 @@ export class DaemonAdmission {
         daemon.conn.close(CloseCode.unauthenticated, "machineId binding released"),
       );
     }
-    return { ok: true, disconnected: close };
+    return ok({ disconnected: close });
   }
 
   private admit(conn: DaemonConnection, auth: AuthenticateFrame): void {

@@ -109,8 +109,8 @@ export function daemonRoutes(deps: HttpDeps) {
         return {
           machineId: params.machineId,
           released: true as const,
-          disconnected: result.disconnected,
-          message: result.disconnected
+          disconnected: result.value.disconnected,
+          message: result.value.disconnected
             ? "binding released; the connected daemon was disconnected (4401)"
             : "binding released; the next key to authenticate with this machineId takes it",
         };

@@ -40,7 +40,7 @@ function sources(over: Partial<HttpSources> = {}) {
       readiness: () => notReady.slice(),
       releaseBinding: (machineId, disconnect) =>
         machineId === "m-1"
-          ? { ok: true, disconnected: disconnect }
+          ? { ok: true, value: { disconnected: disconnect } }
           : { ok: false, error: "no binding" },
       draining: true,
       drainMachine: (machineId, on) => ({

@@ -118,7 +118,7 @@ export function fakeDeps(over: Partial<FakeState> = {}): { deps: HttpDeps; state
       if (!state.bindings.includes(machineId)) return { ok: false, error: "no binding" };
       state.bindings = state.bindings.filter((m) => m !== machineId);
       const connected = state.daemons.some((d) => d.machineId === machineId);
-      return { ok: true, disconnected: disconnect && connected };
+      return { ok: true, value: { disconnected: disconnect && connected } };
     },
     drainingMachines: () => state.drained.toSorted(),
     drainMachine: (machineId, on) => {

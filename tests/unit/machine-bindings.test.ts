@@ -122,7 +122,10 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
     expect(h.relay.releaseBinding("nobody", false)).toEqual({ ok: false, error: "no binding" });
     const a = h.authenticate("m-a", POOL_A);
     h.spawn("t1");
-    expect(h.relay.releaseBinding("m-a", false)).toEqual({ ok: true, disconnected: false });
+    expect(h.relay.releaseBinding("m-a", false)).toEqual({
+      ok: true,
+      value: { disconnected: false },
+    });
     expect(a.closed).toBeNull();
     expect(h.stores.bindings.all()).toEqual([]);
     const released = h.log.events("binding_released");
@@ -140,7 +143,10 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
     const h = admissionHarness(makeStores());
     const a = h.authenticate("m-a", POOL_A);
     h.spawn("t1");
-    expect(h.relay.releaseBinding("m-a", true)).toEqual({ ok: true, disconnected: true });
+    expect(h.relay.releaseBinding("m-a", true)).toEqual({
+      ok: true,
+      value: { disconnected: true },
+    });
     expect(a.closed?.code).toBe(4401);
     expect(h.log.events("binding_released")[0]?.details).toContain("disconnected");
     expect(h.stores.tasks.get("t1")?.status).toBe("dispatched");
@@ -152,7 +158,10 @@ describe.each(STORE_KINDS)("machineId bindings with %s", (_kind, makeStores) => 
   test("release with disconnect of a machineId with no daemon connected disconnects nothing", () => {
     const h = admissionHarness(makeStores());
     h.authenticate("m-a", POOL_A).close(1000, "bye");
-    expect(h.relay.releaseBinding("m-a", true)).toEqual({ ok: true, disconnected: false });
+    expect(h.relay.releaseBinding("m-a", true)).toEqual({
+      ok: true,
+      value: { disconnected: false },
+    });
     expect(h.relay.releaseBinding("m-a", true)).toEqual({ ok: false, error: "no binding" });
   });
 });
