@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { type Config, type SecretsReread, upstreamProblem } from "./config/config.ts";
+import { upstreamProxyFor } from "./config/upstream-proxy.ts";
 import { type Clock, type Jitter, systemClock } from "./core/clock.ts";
 import { createKeyCheck } from "./core/key-check.ts";
 import { Listeners } from "./core/listeners.ts";
@@ -269,6 +270,7 @@ const readText = (path: string): string => readFileSync(path, "utf8");
 function logEffectiveConfig(config: Config, log: Logger): void {
   log.log("info", "config", {
     serverUrl: config.serverUrl ? redactUrl(config.serverUrl) : null,
+    upstreamProxy: upstreamProxyShown(config),
     database: config.dbPath,
     tls: config.tlsCert !== null,
     daemonKeys: config.daemonKeys.length,
@@ -290,5 +292,15 @@ function logEffectiveConfig(config: Config, log: Logger): void {
 function upstreamTransport(config: Config): UpstreamTransport {
   const ca = config.upstreamCa ? readFileSync(config.upstreamCa, "utf8") : null;
   // A server's message is bounded as a daemon's frame is: the same limit on both links.
-  return createBatchedUpstreamTransport({ ca, maxMessageBytes: config.maxFrameBytes });
+  return createBatchedUpstreamTransport({
+    ca,
+    maxMessageBytes: config.maxFrameBytes,
+    proxyFor: upstreamProxyFor(config),
+  });
+}
+
+/** The proxy the link goes through, without its credentials; null when it connects directly. */
+function upstreamProxyShown(config: Config): string | null {
+  const proxy = config.serverUrl ? upstreamProxyFor(config)(new URL(config.serverUrl)) : null;
+  return proxy ? redactUrl(proxy.href) : null;
 }

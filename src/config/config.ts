@@ -81,7 +81,7 @@ function readSecret(spec: OptionSpec, file: string, io: ConfigIo): string {
 /** The first source that sets the option wins; within one, a value wins over its *_FILE, unless it is empty. */
 function rawValue(spec: OptionSpec, sources: readonly Source[], io: ConfigIo): string | undefined {
   for (const source of sources) {
-    const value = source(spec.env);
+    const value = [spec.env, ...(spec.aliases ?? [])].map(source).find((v) => v !== undefined);
     const file = spec.fromFile ? source(`${spec.env}_FILE`) : undefined;
     if (value !== undefined && (value !== "" || !file)) return value;
     if (file) return readSecret(spec, file, io);

@@ -64,6 +64,25 @@ export const KINDS = {
       return url.ok ? url.value : fail(url.error);
     },
   } satisfies OptionKind<string | null>,
+  /**
+   * An HTTP proxy's URL: http:// only (the tunnel is CONNECT over plain HTTP), a bare
+   * host:port read as http:// as curl does. Errors never show it: it may hold a password.
+   */
+  proxyUrl: {
+    keepsEmpty: false,
+    parse(raw: string, { fail }: ParseContext): string | null {
+      const text = raw.trim();
+      if (text === "") return null;
+      let url: URL;
+      try {
+        url = new URL(/^[a-z][a-z\d+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+      } catch {
+        return fail("not a valid proxy URL");
+      }
+      if (url.protocol !== "http:") return fail("the proxy URL must be http://host:port");
+      return url.href;
+    },
+  } satisfies OptionKind<string | null>,
   port: integer(0, 65535),
   ms: integer(1, 2_147_483_647),
   count: integer(0),

@@ -22,6 +22,8 @@ export interface OptionSpec {
   secret?: boolean;
   /** Reads the value from the file named by `${env}_FILE` as well. */
   fromFile?: boolean;
+  /** Other variables read when `env` is unset (the lower-case forms of HTTPS_PROXY and the like). */
+  aliases?: readonly string[];
 }
 
 const TABLE = [
@@ -107,6 +109,44 @@ const TABLE = [
     default: null,
     group: "Upstream",
     help: "PEM file of a private CA trusted for a wss:// server",
+  },
+  {
+    key: "upstreamProxy",
+    env: "MAKIMA_RELAY_UPSTREAM_PROXY",
+    kind: KINDS.proxyUrl,
+    default: null,
+    group: "Upstream",
+    secret: true,
+    help: "HTTP proxy (http://[user:pass@]host:port) for the upstream link, loopback included; overrides the 3 below",
+  },
+  {
+    key: "httpsProxy",
+    env: "HTTPS_PROXY",
+    aliases: ["https_proxy"],
+    kind: KINDS.proxyUrl,
+    default: null,
+    group: "Upstream",
+    secret: true,
+    help: "HTTP proxy for a wss:// server; never for loopback or NO_PROXY hosts",
+  },
+  {
+    key: "httpProxy",
+    env: "HTTP_PROXY",
+    aliases: ["http_proxy"],
+    kind: KINDS.proxyUrl,
+    default: null,
+    group: "Upstream",
+    secret: true,
+    help: "HTTP proxy for a ws:// server; never for loopback or NO_PROXY hosts",
+  },
+  {
+    key: "noProxy",
+    env: "NO_PROXY",
+    aliases: ["no_proxy"],
+    kind: KINDS.list,
+    default: null,
+    group: "Upstream",
+    help: "servers reached without HTTPS_PROXY/HTTP_PROXY: host suffixes, host:port, or *, comma separated",
   },
   {
     key: "daemonKeys",

@@ -68,6 +68,8 @@ class Dialer {
   /** The socket in use: the first, then the TLS one inside the tunnel. */
   private socket: Socket | null = null;
   private terminated = false;
+  /** TLS runs inside the tunnel: the first socket's own events are the TLS socket's business. */
+  private upgraded = false;
 
   constructor(
     private readonly target: URL,
@@ -115,11 +117,12 @@ class Dialer {
       handshake: (s, authorized, error) => this.tlsDone(s, authorized, error),
       data: (s, chunk) => {
         // After upgradeTLS this socket still sees the tunnel's ciphertext: the TLS socket reads it.
+        if (this.upgraded) return;
         if (this.stage === "proxy") this.proxyAnswer(s, chunk);
         else if (this.stage === "open") this.events.data(chunk);
       },
       drain: () => {
-        if (this.stage === "open") this.events.drain();
+        if (this.stage === "open" && !this.upgraded) this.events.drain();
       },
       close: () => this.close(),
       end: () => this.close(),
@@ -164,6 +167,7 @@ class Dialer {
       return;
     }
     this.stage = "tls";
+    this.upgraded = true;
     const [, tls] = s.upgradeTLS({ tls: this.tlsOptions(), socket: this.tunnelHandlers() });
     this.socket = tls;
   }
