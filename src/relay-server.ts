@@ -4,24 +4,26 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { type Config, type SecretsReread, upstreamProblem } from "./config/config.ts";
+import type { Config, SecretsReread } from "./config/config.ts";
 import { upstreamProxyFor } from "./config/upstream-proxy.ts";
 import { type Clock, type Jitter, systemClock } from "./core/clock.ts";
-import { createKeyCheck } from "./core/key-check.ts";
-import { Listeners } from "./core/listeners.ts";
-import type { StorageStatus, Stores } from "./core/ports.ts";
-import { Relay, type RelayOptions } from "./core/relay.ts";
-import { Upstream, type UpstreamOptions } from "./core/upstream.ts";
+import type { Stores } from "./core/ports.ts";
+import { Relay } from "./core/relay.ts";
+import { Upstream } from "./core/upstream.ts";
 import type { UpstreamLink, UpstreamTransport } from "./core/upstream-link.ts";
 import type { UpstreamOutbox } from "./core/upstream-outbox.ts";
 import { createHttpApp } from "./http/app.ts";
 import { createHttpDeps } from "./http/deps.ts";
 import { createLogger, type Logger, stdoutWriter } from "./log/logger.ts";
 import { createRelayMetrics, type RelayMetrics } from "./metrics/relay-metrics.ts";
-import { redactUrl } from "./protocol/url.ts";
-import { createReloader, type ReloadOutcome, readTlsFiles } from "./relay-reload.ts";
-import { createStores, openDatabase, type RelayDatabase } from "./store/database.ts";
-import { createWriteBatch, sqliteTransactions } from "./store/write-batch.ts";
+import { createReloader, type Reloader, type ReloadOutcome, readTlsFiles } from "./relay-reload.ts";
+import {
+  logEffectiveConfig,
+  proxyPasswords,
+  relayOptions,
+  upstreamOptions,
+} from "./relay-settings.ts";
+import { loadMachineId, openStorage, type Storage } from "./relay-storage.ts";
 import { type SocketServer, startSocketServer } from "./transport/relay-socket-server.ts";
 import { createBatchedUpstreamTransport } from "./transport/upstream-batched-socket.ts";
 import { VERSION } from "./version.ts";
@@ -57,14 +59,11 @@ export interface RelayServer {
   stop(): Promise<void>;
 }
 
-function loadMachineId(stores: Stores): string {
-  const existing = stores.meta.get("machineId");
-  if (existing) return existing;
-  const id = `makima-relay-${randomUUID()}`;
-  stores.meta.set("machineId", id);
-  return id;
-}
-
+/**
+ * Builds the relay in dependency order, each part given what it needs when
+ * it is built: logger, storage, upstream, core, HTTP, listener. The upstream
+ * link is started last, once everything that hears from it is listening.
+ */
 export async function startRelayServer(
   config: Config,
   overrides: RelayServerOverrides = {},
@@ -74,7 +73,12 @@ export async function startRelayServer(
     level: config.logLevel,
     clock,
     write: overrides.write ?? stdoutWriter,
-    secrets: [config.apiKey ?? "", ...config.daemonKeys, config.adminToken ?? ""],
+    secrets: [
+      config.apiKey ?? "",
+      ...config.daemonKeys,
+      config.adminToken ?? "",
+      ...proxyPasswords(config),
+    ],
   });
   const reportBug = (where: string, err: unknown): void =>
     log.log("error", "internal_error", { where, error: String(err), stack: (err as Error)?.stack });
@@ -85,64 +89,16 @@ export async function startRelayServer(
   const { stores } = storage;
   log.attach(stores.connectionLog);
   const machineId = loadMachineId(stores);
-  const startedAt = clock.now();
-  const upstream = new Upstream(upstreamOptions(config, machineId), {
-    transport: overrides.transport ?? upstreamTransport(config),
-    outboxStore: stores.outbox,
-    afterCommit: stores.afterCommit,
-    clock,
-    jitter: overrides.jitter ?? Math.random,
-    log,
-    reportBug,
-  });
-  const relay = new Relay(relayOptions(config, upstream), stores, upstream, clock, log);
-  upstream.listen(relay);
-  // Commits failing: neither the daemons nor the server are read until they succeed again.
-  storage.status.add((status) => relay.storageChanged(status));
-  storage.status.add((status) => upstream.setPaused(!status.ok));
-  relay.start();
+  const core = startCore({ config, overrides, storage, machineId, clock, log, reportBug });
   const reloader = createReloader({
     config,
     reread: overrides.rereadSecrets ?? (() => ({ secrets: {}, errors: [] })),
     readFile: readText,
-    relay,
-    upstream,
+    ...core,
     tls: tls?.value ?? null,
     log,
   });
-  const metrics = createRelayMetrics({
-    relay,
-    link: upstream.link,
-    outbox: upstream.outbox,
-    tasks: stores.tasks,
-    storage: stores.storage,
-    reloads: () => reloader.counts,
-  });
-  const app = createHttpApp(
-    createHttpDeps({
-      relay,
-      link: upstream.link,
-      outbox: upstream.outbox,
-      stores,
-      clock,
-      version: VERSION,
-      agentName: config.agentName,
-      machineId,
-      startedAt,
-      outboxMaxBytes: config.outboxMaxBytes,
-      reportError: (err, where) => log.log("error", "http_error", { ...where, error: String(err) }),
-      metrics,
-      reload: () => reloader.reload(),
-    }),
-    {
-      // Read at each request: a reload changes it.
-      get adminToken() {
-        return reloader.secrets.adminToken;
-      },
-      corsOrigins: config.corsOrigins,
-      protectReads: config.protectReads,
-    },
-  );
+  const http = createHttp({ config, ...core, stores, clock, machineId, reloader, log });
   let server: SocketServer;
   try {
     server = startSocketServer({
@@ -150,8 +106,8 @@ export async function startRelayServer(
       port: config.port,
       maxFrameBytes: config.maxFrameBytes,
       tls: tls?.value ?? null,
-      relay,
-      fetch: (req, remoteAddress) => app.fetch(req, remoteAddress),
+      relay: core.relay,
+      fetch: (req, remoteAddress) => http.app.fetch(req, remoteAddress),
       onBug: reportBug,
       newId: randomUUID,
     });
@@ -160,25 +116,83 @@ export async function startRelayServer(
     throw err;
   }
   reloader.serveTlsWith(server);
-  const port = server.port;
   log.connection(
     "listening",
-    `Relay ${VERSION} listening on ${config.host}:${port} (machineId ${machineId})`,
+    `Relay ${VERSION} listening on ${config.host}:${server.port} (machineId ${machineId})`,
   );
   logEffectiveConfig(config, log);
-  upstream.start();
+  core.upstream.start();
+  return running({
+    config,
+    ...core,
+    server,
+    storage,
+    machineId,
+    reloader,
+    metrics: http.metrics,
+    log,
+  });
+}
 
+interface CoreParts {
+  config: Config;
+  overrides: RelayServerOverrides;
+  storage: Storage;
+  machineId: string;
+  clock: Clock;
+  log: Logger;
+  reportBug: (where: string, err: unknown) => void;
+}
+
+/** The upstream and the relay core, wired to each other and to the storage status; started. */
+function startCore(parts: CoreParts): { relay: Relay; upstream: Upstream } {
+  const { config, overrides, storage, clock, log } = parts;
+  const { stores } = storage;
+  const upstream = new Upstream(upstreamOptions(config, parts.machineId), {
+    transport: overrides.transport ?? upstreamTransport(config),
+    outboxStore: stores.outbox,
+    afterCommit: stores.afterCommit,
+    clock,
+    jitter: overrides.jitter ?? Math.random,
+    log,
+    reportBug: parts.reportBug,
+  });
+  const relay = new Relay(relayOptions(config, upstream), stores, upstream, clock, log);
+  upstream.listen(relay);
+  // Commits failing: neither the daemons nor the server are read until they succeed again.
+  storage.status.add((status) => relay.storageChanged(status));
+  storage.status.add((status) => upstream.setPaused(!status.ok));
+  relay.start();
+  return { relay, upstream };
+}
+
+interface RunningParts {
+  config: Config;
+  relay: Relay;
+  upstream: Upstream;
+  server: SocketServer;
+  storage: Storage;
+  machineId: string;
+  reloader: Reloader;
+  metrics: RelayMetrics;
+  log: Logger;
+}
+
+/** The running relay, and its shutdown order (style guide: listener, daemons, upstream, database). */
+function running(parts: RunningParts): RelayServer {
+  const { config, relay, upstream, server, storage, reloader, log } = parts;
+  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
   let stopping: Promise<void> | null = null;
   return {
-    port,
-    url: `${config.tlsCert ? "https" : "http"}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
-    machineId,
+    port: server.port,
+    url: `${config.tlsCert ? "https" : "http"}://${host}:${server.port}`,
+    machineId: parts.machineId,
     relay,
     upstream,
     link: upstream.link,
     outbox: upstream.outbox,
-    metrics,
-    stores,
+    metrics: parts.metrics,
+    stores: storage.stores,
     log,
     reload: () => reloader.reload(),
     stop() {
@@ -195,98 +209,58 @@ export async function startRelayServer(
   };
 }
 
-interface Storage {
-  database: RelayDatabase;
+interface HttpParts {
+  config: Config;
+  relay: Relay;
+  upstream: Upstream;
   stores: Stores;
-  /** Told when commits start or stop failing (the write batch's status). */
-  status: Listeners<StorageStatus>;
-  /** Commits what is left (said in the log when it cannot), then closes the database. */
-  close(log: Logger): void;
+  clock: Clock;
+  machineId: string;
+  reloader: Reloader;
+  log: Logger;
 }
 
-function openStorage(
-  config: Config,
-  clock: Clock,
-  reportBug: (where: string, err: unknown) => void,
-): Storage {
-  const database = openDatabase(config.dbPath, { synchronous: config.dbSynchronous });
-  const status = new Listeners<StorageStatus>();
-  const batch = createWriteBatch(sqliteTransactions(database.sqlite), {
-    clock,
-    onStatusChange: (s) => status.tell(s),
-    onBug: (err) => reportBug("database write", err),
+/** The metrics registry and the HTTP app over the relay's parts (what GET /… can see). */
+function createHttp(parts: HttpParts): {
+  app: ReturnType<typeof createHttpApp>;
+  metrics: RelayMetrics;
+} {
+  const { config, relay, upstream, stores, reloader, log } = parts;
+  const metrics = createRelayMetrics({
+    relay,
+    link: upstream.link,
+    outbox: upstream.outbox,
+    tasks: stores.tasks,
+    storage: stores.storage,
+    reloads: () => reloader.counts,
   });
-  const stores = createStores(database.db, database.sqlite, { logKeep: config.logKeep, batch });
-  const close = (log: Logger): void => {
-    batch.stop();
-    if (!batch.flush()) {
-      log.log("error", "storage_unsaved_at_stop", {
-        detail: "commits still fail; the writes since the last commit are lost with this stop",
-        pendingWrites: batch.status.ok ? 0 : batch.status.pendingWrites,
-      });
-    }
-    database.close();
-  };
-  return { database, stores, status, close };
-}
-
-function upstreamOptions(config: Config, machineId: string): UpstreamOptions {
-  return {
-    url: config.serverUrl,
-    unconfiguredReason: upstreamProblem(config),
-    baseMs: config.reconnectBaseMs,
-    maxMs: config.reconnectMaxMs,
-    maxReconnects: config.maxReconnects,
-    connectTimeoutMs: config.connectTimeoutMs,
-    heartbeatMs: config.heartbeatMs,
-    identity: { apiKey: config.apiKey ?? "", machineId, hostname: config.hostname },
-    capacity: config.advertiseCapacity,
+  const deps = createHttpDeps({
+    relay,
+    link: upstream.link,
+    outbox: upstream.outbox,
+    stores,
+    clock: parts.clock,
+    version: VERSION,
+    agentName: config.agentName,
+    machineId: parts.machineId,
+    startedAt: parts.clock.now(),
     outboxMaxBytes: config.outboxMaxBytes,
-  };
-}
-
-function relayOptions(config: Config, upstream: Upstream): RelayOptions {
-  return {
-    authTimeoutMs: config.authTimeoutMs,
-    daemonTimeoutMs: config.daemonTimeoutMs,
-    graceMs: config.graceMs,
-    historyKeep: config.historyKeep,
-    daemonRate: config.daemonRate,
-    daemonBurst: config.daemonBurst,
-    daemonByteRate: config.daemonByteRate,
-    daemonByteBurst: config.daemonByteBurst,
-    maxFrameBytes: config.maxFrameBytes,
-    maxUnauthenticated: config.maxUnauthenticated,
-    maxUnauthenticatedPerAddress: config.maxUnauthenticatedPerAddress,
-    onCapacityChange: (total) => upstream.advertiseCapacity(total),
-    acceptKey: createKeyCheck([config.apiKey ?? "", ...config.daemonKeys]),
-    newId: randomUUID,
-  };
+    reportError: (err, where) => log.log("error", "http_error", { ...where, error: String(err) }),
+    metrics,
+    reload: () => reloader.reload(),
+  });
+  const app = createHttpApp(deps, {
+    // Read at each request: a reload changes it.
+    get adminToken() {
+      return reloader.secrets.adminToken;
+    },
+    corsOrigins: config.corsOrigins,
+    protectReads: config.protectReads,
+  });
+  return { app, metrics };
 }
 
 const readText = (path: string): string => readFileSync(path, "utf8");
-
-/** The effective settings, once, so an operator can see what is in force; never a secret. */
-function logEffectiveConfig(config: Config, log: Logger): void {
-  log.log("info", "config", {
-    serverUrl: config.serverUrl ? redactUrl(config.serverUrl) : null,
-    upstreamProxy: upstreamProxyShown(config),
-    database: config.dbPath,
-    tls: config.tlsCert !== null,
-    daemonKeys: config.daemonKeys.length,
-    adminToken: config.adminToken !== null,
-    protectReads: config.protectReads,
-    corsOrigins: config.corsOrigins,
-    advertiseCapacity: config.advertiseCapacity,
-    graceMs: config.graceMs,
-    daemonTimeoutMs: config.daemonTimeoutMs,
-    maxFrameBytes: config.maxFrameBytes,
-    daemonRate: config.daemonRate,
-    daemonByteRate: config.daemonByteRate,
-    outboxMaxBytes: config.outboxMaxBytes,
-    historyKeep: config.historyKeep,
-  });
-}
 
 /** The upstream WebSocket client, which writes a turn's frames together (see BENCHMARKS.md). */
 function upstreamTransport(config: Config): UpstreamTransport {
@@ -297,10 +271,4 @@ function upstreamTransport(config: Config): UpstreamTransport {
     maxMessageBytes: config.maxFrameBytes,
     proxyFor: upstreamProxyFor(config),
   });
-}
-
-/** The proxy the link goes through, without its credentials; null when it connects directly. */
-function upstreamProxyShown(config: Config): string | null {
-  const proxy = config.serverUrl ? upstreamProxyFor(config)(new URL(config.serverUrl)) : null;
-  return proxy ? redactUrl(proxy.href) : null;
 }

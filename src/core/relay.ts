@@ -5,7 +5,7 @@
  */
 import { encodeError } from "../protocol/encode.ts";
 import { CloseCode } from "../protocol/messages.ts";
-import { parseDaemonFrame, parseServerFrame } from "../protocol/parse.ts";
+import { parseDaemonFrame } from "../protocol/parse.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { Daemon } from "./daemon.ts";
 import { DaemonAdmission, type Release } from "./daemon-admission.ts";
@@ -17,6 +17,7 @@ import { Drains, type MachineDrain, type RelayDrain } from "./drains.ts";
 import { HistoryPruner } from "./history-pruner.ts";
 import type { DaemonConnection, EventLog, StorageStatus, Stores } from "./ports.ts";
 import { ReadGate } from "./read-gate.ts";
+import { ServerFrames } from "./server-frames.ts";
 import { RelayStats } from "./stats.ts";
 import { StorageAlarm } from "./storage-alarm.ts";
 import { TaskBook, type UpstreamForwarder } from "./task-book.ts";
@@ -60,6 +61,7 @@ export class Relay implements UpstreamListener {
   readonly liveness: DaemonLiveness;
   private readonly admission: DaemonAdmission;
   private readonly frames: DaemonFrames;
+  private readonly serverFrames: ServerFrames;
   private sweepTimer: TimerHandle | null = null;
   private readonly gate = new ReadGate(() => {
     for (const d of this.registry.all()) this.liveness.update(d);
@@ -113,6 +115,13 @@ export class Relay implements UpstreamListener {
       reply: (conn, text) => this.reply(conn, text),
       forwardUp: (type, text, critical) => this.forwardUp(type, text, critical),
       capacityChanged: () => this.capacityChanged(),
+    });
+    this.serverFrames = new ServerFrames({
+      registry: this.registry,
+      tasks: this.tasks,
+      stats: this.stats,
+      log,
+      reply: (conn, text) => this.reply(conn, text),
     });
     this.alarm = new StorageAlarm(clock, log);
     this.drains = new Drains(stores.meta, this.registry, log);
@@ -341,34 +350,9 @@ export class Relay implements UpstreamListener {
     return this.tasks.heartbeatTasks();
   }
 
-  /** A frame from the server (after the upstream handshake). */
+  /** A frame from the server (after the upstream handshake): server-frames.ts. */
   serverFrame(text: string): void {
-    this.stats.frameFromServer(text.length);
-    const parsed = parseServerFrame(text);
-    if (!parsed.ok) {
-      this.log.connection(
-        "error",
-        `Unreadable frame from the server: ${parsed.error.message}`,
-        "warn",
-      );
-      return;
-    }
-    const frame = parsed.value;
-    if (frame.kind !== "authenticated") {
-      this.stats.relayedToDaemons(frame.kind === "spawnTask" ? frame.kind : frame.type, text);
-    }
-    switch (frame.kind) {
-      case "spawnTask":
-        this.tasks.spawn(frame.taskId, frame.taskName, text);
-        return;
-      case "control":
-        this.tasks.control(frame.type, frame.taskId, text);
-        return;
-      case "authenticated":
-        return;
-      case "other":
-        for (const d of this.registry.all()) this.reply(d.conn, text);
-    }
+    this.serverFrames.handle(text);
   }
 
   // ---- housekeeping ------------------------------------------------------

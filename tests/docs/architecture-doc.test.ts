@@ -32,6 +32,7 @@ test("every core module that owns state is in its table of owners", () => {
     "manual-clock.ts",
     "rate-limit.ts",
     "repeated-events.ts",
+    "server-frames.ts",
     "text-bound.ts",
   ]);
   const core = readdirSync(join(REPO_ROOT, "src", "core")).filter((f) => f.endsWith(".ts"));
