@@ -7,7 +7,6 @@
 import {
   encodeAuthenticate,
   encodeCapacityUpdate,
-  encodeHeartbeatParts,
   type RelayIdentity,
 } from "../protocol/encode.ts";
 import { parseServerFrame } from "../protocol/parse.ts";
@@ -15,26 +14,8 @@ import { redactUrl } from "../protocol/url.ts";
 import { type BackoffPolicy, backoffDelay } from "./backoff.ts";
 import type { Clock, Jitter, TimerHandle } from "./clock.ts";
 import type { EventLog, SendResult } from "./ports.ts";
-
-export interface UpstreamSocket {
-  send(text: string): SendResult;
-  close(code: number, reason: string): void;
-  terminate(): void;
-  /** Bytes written but not yet sent (for a clean shutdown). */
-  bufferedAmount?(): number;
-  /** Stop / start reading from the server (the server sees TCP backpressure). */
-  pause?(): void;
-  resume?(): void;
-}
-
-export interface UpstreamHandlers {
-  onOpen(): void;
-  onMessage(text: string): void;
-  onClose(code: number, reason: string): void;
-  onError(message: string): void;
-  /** The socket's send buffer has room again after a "backpressure" send. */
-  onDrain(): void;
-}
+import { type HeartbeatSend, UpstreamHeartbeat } from "./upstream-heartbeat.ts";
+import type { UpstreamHandlers, UpstreamSocket, UpstreamTransport } from "./upstream-socket.ts";
 
 /**
  * How long an authenticated link must stay up before its reconnect attempts
@@ -45,11 +26,6 @@ export const STABLE_LINK_MS = 30_000;
 
 /** Links in a row that dropped before STABLE_LINK_MS, from which the link is "flapping". */
 const FLAPPING_AFTER = 2;
-
-/** 1 MiB: MAKIMA_RELAY_MAX_FRAME_BYTES' default, the frame limit a server most likely has too. */
-const COMMON_FRAME_LIMIT = 1024 * 1024;
-
-export type UpstreamTransport = (url: string, handlers: UpstreamHandlers) => UpstreamSocket;
 
 export type LinkState =
   | { kind: "unconfigured"; reason: string }
@@ -88,12 +64,10 @@ export class UpstreamLink {
   private current: LinkState;
   private socket: UpstreamSocket | null = null;
   private timer: TimerHandle | null = null;
-  private heartbeatTimer: TimerHandle | null = null;
   private attempts = 0;
   /** The capacity the server last heard from us (authenticate or capacityUpdate). */
   private advertised = 0;
   lastConnectedAt: number | null = null;
-  lastHeartbeatAt: number | null = null;
   /** Total reconnects scheduled since start (for metrics). */
   reconnectsTotal = 0;
   /**
@@ -110,11 +84,9 @@ export class UpstreamLink {
    * parent relay does in `authenticated`; the Makima server does not: null).
    */
   private peerMaxFrameBytes: number | null = null;
-  /** A heartbeat too large for a 1 MiB frame limit was logged on this link (once per link). */
-  private warnedLargeHeartbeat = false;
   /** Not reading the server (commits fail); applies to every socket until lifted. */
   private paused = false;
-  private heartbeatWaiting = false;
+  private readonly heartbeat: UpstreamHeartbeat;
   /** Authenticated links in a row that dropped before they were stable (see STABLE_LINK_MS). */
   private shortLinks = 0;
 
@@ -132,7 +104,26 @@ export class UpstreamLink {
       opts.url && opts.unconfiguredReason === null
         ? { kind: "idle" }
         : { kind: "unconfigured", reason: opts.unconfiguredReason ?? "no server URL" };
+    this.heartbeat = new UpstreamHeartbeat({
+      intervalMs: opts.heartbeatMs,
+      clock,
+      log,
+      tasks: () => events.heartbeatTasks(),
+      afterCommit: events.afterCommit ?? ((fn) => fn()),
+    });
   }
+
+  /** When the relay last sent its own heartbeat upstream. */
+  get lastHeartbeatAt(): number | null {
+    return this.heartbeat.lastAt;
+  }
+
+  /** The open socket's send, for the heartbeat; null once the link is not open. */
+  private readonly openSend = (): HeartbeatSend => {
+    const socket = this.socket;
+    if (this.current.kind !== "open" || !socket) return null;
+    return (text) => socket.send(text);
+  };
 
   get state(): LinkState {
     return this.current;
@@ -331,13 +322,12 @@ export class UpstreamLink {
       this.clearTimers();
       this.current = { kind: "open", daemonId: parsed.value.daemonId, since: this.clock.now() };
       this.peerMaxFrameBytes = parsed.value.maxFrameBytes ?? null;
-      this.warnedLargeHeartbeat = false;
       this.lastConnectedAt = this.clock.now();
       this.log.connection(
         "authenticated",
         `Authenticated upstream as daemon ${parsed.value.daemonId}`,
       );
-      this.scheduleHeartbeat();
+      this.heartbeat.start(this.openSend, this.peerMaxFrameBytes);
       if (this.paused) this.socket?.pause?.();
       this.events.onAuthenticated(parsed.value.daemonId);
       return;
@@ -407,66 +397,10 @@ export class UpstreamLink {
     }, delay);
   }
 
-  private scheduleHeartbeat(): void {
-    this.heartbeatTimer = this.clock.setTimeout(() => {
-      this.heartbeatTimer = null;
-      if (this.current.kind !== "open" || !this.socket) return;
-      this.scheduleHeartbeat();
-      // At most one waits for a commit: while commits fail, heartbeats do not pile up.
-      if (this.heartbeatWaiting) return;
-      this.heartbeatWaiting = true;
-      const afterCommit = this.events.afterCommit ?? ((fn: () => void) => fn());
-      afterCommit(this.sendHeartbeat);
-    }, this.opts.heartbeatMs);
-  }
-
-  /**
-   * Straight to the socket, never through the outbox: a stale heartbeat means
-   * nothing. Within the peer's announced frame limit it goes in parts
-   * (docs/protocol.md "Heartbeat parts"); the relay never sends a frame its
-   * peer would refuse, which would close the link at every heartbeat.
-   */
-  private readonly sendHeartbeat = (): void => {
-    this.heartbeatWaiting = false;
-    if (this.current.kind !== "open" || !this.socket) return;
-    const { parts, unlisted } = encodeHeartbeatParts(
-      this.events.heartbeatTasks(),
-      this.peerMaxFrameBytes,
-    );
-    for (const part of parts) this.socket.send(part);
-    this.lastHeartbeatAt = this.clock.now();
-    if (this.peerMaxFrameBytes === null) this.warnIfLarge(parts[0] as string);
-    if (unlisted.length > 0) {
-      this.log.connection(
-        "heartbeat_unlisted",
-        `${unlisted.length} task ids are too long for the server's frame limit of ${this.peerMaxFrameBytes} bytes and are left out of the heartbeat`,
-        "warn",
-      );
-    }
-  };
-
-  /**
-   * The Makima server takes one heartbeat listing every task and announces no
-   * frame limit: say so (once per link) when the heartbeat outgrows the limit
-   * relays apply by default, the likeliest limit of a server too.
-   */
-  private warnIfLarge(heartbeat: string): void {
-    if (this.warnedLargeHeartbeat || heartbeat.length <= COMMON_FRAME_LIMIT / 3) return;
-    const bytes = Buffer.byteLength(heartbeat);
-    if (bytes <= COMMON_FRAME_LIMIT) return;
-    this.warnedLargeHeartbeat = true;
-    this.log.connection(
-      "heartbeat_large",
-      `Heartbeat of ${bytes} bytes (${this.events.heartbeatTasks().length} unended tasks): a server with a 1 MiB frame limit closes the link on it (docs/running-many-relays.md "Sizing")`,
-      "warn",
-    );
-  }
-
   private clearTimers(): void {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
-    if (this.heartbeatTimer !== null) this.clock.clearTimeout(this.heartbeatTimer);
     this.timer = null;
-    this.heartbeatTimer = null;
+    this.heartbeat.stop();
   }
 
   private dropSocket(code: number, reason: string): void {

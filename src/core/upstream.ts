@@ -9,8 +9,9 @@ import type { RelayIdentity } from "../protocol/encode.ts";
 import { MAX_CAPACITY } from "../protocol/messages.ts";
 import type { Clock, Jitter } from "./clock.ts";
 import type { EventLog, OutboxStore } from "./ports.ts";
-import { UpstreamLink, type UpstreamLinkOptions, type UpstreamTransport } from "./upstream-link.ts";
+import { UpstreamLink, type UpstreamLinkOptions } from "./upstream-link.ts";
 import { UpstreamOutbox } from "./upstream-outbox.ts";
+import type { UpstreamTransport } from "./upstream-socket.ts";
 
 /** What the upstream tells the relay core. */
 export type UpstreamEvent =

@@ -6,7 +6,7 @@
  * pause came may still arrive (Bun hands over what it had read).
  */
 import type { DaemonConnection, SendResult } from "../core/ports.ts";
-import type { UpstreamHandlers, UpstreamSocket } from "../core/upstream-link.ts";
+import type { UpstreamHandlers, UpstreamSocket } from "../core/upstream-socket.ts";
 import type { Prng } from "./prng.ts";
 
 export interface DaemonConnHooks {

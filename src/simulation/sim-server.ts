@@ -6,7 +6,7 @@
  * Every spawnTask carries a unique `spawnId` and every command a `cmdId`.
  * What it receives it hands to the world, which checks it.
  */
-import type { UpstreamTransport } from "../core/upstream-link.ts";
+import type { UpstreamTransport } from "../core/upstream-socket.ts";
 import { SimUpstreamSocket, type UpstreamPeer } from "./fake-sockets.ts";
 import type { Prng } from "./prng.ts";
 

@@ -10,7 +10,11 @@
  */
 import type { Socket } from "bun";
 import type { SendResult } from "../core/ports.ts";
-import type { UpstreamHandlers, UpstreamSocket, UpstreamTransport } from "../core/upstream-link.ts";
+import type {
+  UpstreamHandlers,
+  UpstreamSocket,
+  UpstreamTransport,
+} from "../core/upstream-socket.ts";
 import { dial } from "./upstream-dial.ts";
 import {
   encodeClose,

@@ -33,6 +33,7 @@ test("every core module that owns state is in its table of owners", () => {
     "rate-limit.ts",
     "repeated-events.ts",
     "server-frames.ts",
+    "upstream-socket.ts",
     "text-bound.ts",
   ]);
   const core = readdirSync(join(REPO_ROOT, "src", "core")).filter((f) => f.endsWith(".ts"));

@@ -6,7 +6,7 @@
  * the client tells the upstream link.
  */
 import type { Subprocess } from "bun";
-import type { UpstreamHandlers } from "../../src/core/upstream-link.ts";
+import type { UpstreamHandlers } from "../../src/core/upstream-socket.ts";
 
 export type PeerEvent = { event: string; id?: number; [field: string]: unknown };
 

@@ -9,7 +9,7 @@ import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { UpstreamTransport } from "../../src/core/upstream-link.ts";
+import type { UpstreamTransport } from "../../src/core/upstream-socket.ts";
 import {
   connectSimDaemon,
   type SimDaemon,

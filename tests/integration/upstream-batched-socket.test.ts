@@ -4,7 +4,7 @@
  * backpressure and then drains; the server's close ends the socket once.
  */
 import { expect, test } from "bun:test";
-import type { UpstreamHandlers } from "../../src/core/upstream-link.ts";
+import type { UpstreamHandlers } from "../../src/core/upstream-socket.ts";
 import { createBatchedUpstreamTransport } from "../../src/transport/upstream-batched-socket.ts";
 
 function server() {

@@ -15,7 +15,7 @@ import type {
   UpstreamHandlers,
   UpstreamSocket,
   UpstreamTransport,
-} from "../../src/core/upstream-link.ts";
+} from "../../src/core/upstream-socket.ts";
 
 export type Json = Record<string, unknown>;
 
