@@ -19,6 +19,7 @@ import type { BenchContext } from "./run-kit.ts";
 import { dispatchScenario } from "./scenario-dispatch.ts";
 import { drainScenario } from "./scenario-drain.ts";
 import { faninScenario } from "./scenario-fanin.ts";
+import { roundtripScenario } from "./scenario-roundtrip.ts";
 import { startupScenario } from "./scenario-startup.ts";
 import { streamScenario } from "./scenario-stream.ts";
 import { median } from "./stats.ts";
@@ -28,6 +29,7 @@ type Runner = (ctx: BenchContext) => Promise<Omit<ScenarioReport, "seconds">>;
 
 const RUNNERS: Record<ScenarioName, Runner> = {
   startup: startupScenario,
+  roundtrip: roundtripScenario,
   stream: streamScenario,
   dispatch: dispatchScenario,
   fanin: faninScenario,
@@ -58,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   const started = performance.now();
   const ctx: BenchContext = {
     opts,
-    relayStarts: [],
+    relays: [],
     log: (message) =>
       console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${message}`),
   };
@@ -73,11 +75,18 @@ async function main(argv: string[]): Promise<number> {
   for (const name of SCENARIOS) {
     if (!opts.only.has(name)) continue;
     const t0 = performance.now();
+    const firstRelay = ctx.relays.length;
+    const relays = () => ({ relays: ctx.relays.slice(firstRelay) });
     otherLoad.length = 0;
     const others = () => (otherLoad.length > 0 ? { otherCoresMax: Math.max(...otherLoad) } : {});
     try {
       const report = await RUNNERS[name](ctx);
-      scenarios.push({ ...report, seconds: (performance.now() - t0) / 1000, ...others() });
+      scenarios.push({
+        ...report,
+        seconds: (performance.now() - t0) / 1000,
+        ...others(),
+        ...relays(),
+      });
     } catch (error) {
       const message = String((error as Error)?.stack ?? error);
       ctx.log(`${name} failed: ${message}`);
@@ -88,11 +97,15 @@ async function main(argv: string[]): Promise<number> {
         detail: {},
         seconds: (performance.now() - t0) / 1000,
         ...others(),
+        ...relays(),
         error: message,
       });
     }
   }
-  addAllStarts(scenarios, ctx.relayStarts);
+  addAllStarts(
+    scenarios,
+    ctx.relays.filter((r) => !r.label.startsWith("startup-")).map((r) => r.startMs),
+  );
   const results: BenchResults = {
     date: new Date().toISOString(),
     machine: machineInfo(REPO_ROOT),

@@ -2,14 +2,20 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { REPO_ROOT } from "../scripts/build-binary.ts";
+import { PLACEMENT } from "./relay-env.ts";
 import { type BenchOptions, SCENARIOS, type ScenarioName } from "./types.ts";
 
-type Sizes = Omit<BenchOptions, "quick" | "only" | "out" | "cpuProfDir" | "relayBinary">;
+type Sizes = Omit<
+  BenchOptions,
+  "quick" | "only" | "out" | "cpuProfDir" | "relayBinary" | "relayEnv"
+>;
 
 const FULL: Sizes = {
   k: 16,
   m: 50_000,
   s: 256,
+  m16k: 2_000,
+  roundTrips: 2_000,
   n: 256,
   durationMs: 10_000,
   fanin: 10_000,
@@ -22,11 +28,13 @@ const FULL: Sizes = {
   windowBytes: 64 * 1024,
 };
 
-/** Small enough to finish in well under 30 s on a 2-core CI box. */
+/** Small enough to finish in well under 90 s on a busy 2-core CI box (CI allows 300 s). */
 const QUICK: Sizes = {
   k: 4,
   m: 2_000,
   s: 256,
+  m16k: 100,
+  roundTrips: 200,
   n: 32,
   durationMs: 1_000,
   fanin: 500,
@@ -45,10 +53,12 @@ Runs the compiled relay (dist/makima-relay, built if stale) as its own process,
 drives it from separate load processes, and runs every scenario in direct mode
 (daemons straight to the simulated server) too, so each figure has its ratio.
 
-  --quick              small counts, under 30 s in all (the CI smoke run)
+  --quick              small counts, well under 90 s in all (the CI smoke run)
   --k N                daemons in stream and dispatch            (full ${FULL.k}, quick ${QUICK.k})
   --m N                frames per daemon in the stream blast     (${FULL.m}, ${QUICK.m})
   --s BYTES            bytes per stream frame                    (${FULL.s})
+  --m16k N             frames per daemon in the 16 KiB blast     (${FULL.m16k}, ${QUICK.m16k})
+  --round-trips N      tasks spawned one at a time, unloaded     (${FULL.roundTrips}, ${QUICK.roundTrips})
   --n N                tasks kept in flight by dispatch/fan-in   (${FULL.n}, ${QUICK.n})
   --duration SECONDS   paced stream and each dispatch window     (${FULL.durationMs / 1000}, ${QUICK.durationMs / 1000})
   --fanin N            daemons connected in fan-in               (${FULL.fanin}, ${QUICK.fanin})
@@ -62,6 +72,8 @@ drives it from separate load processes, and runs every scenario in direct mode
   --only LIST          comma-separated subset of: ${SCENARIOS.join(", ")}
   --out PATH           results as PATH.json and PATH.md (default bench-results/bench-<time>)
   --relay-binary PATH  measure this prebuilt relay instead of building dist/makima-relay
+  --relay-env N=V      a non-default run: set MAKIMA_RELAY_N=V in every relay (repeatable;
+                       labelled in the report). Nothing else of this shell reaches the relay.
   --cpu-prof DIR       profile every relay (BUN_OPTIONS=--cpu-prof); DIR/<run>/*.cpuprofile and .md
   -h, --help           this text
 `;
@@ -71,7 +83,7 @@ export type Parsed =
   | { ok: false; message: string; help?: boolean };
 
 export function parseOptions(argv: readonly string[]): Parsed {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args: [...argv],
@@ -82,6 +94,9 @@ export function parseOptions(argv: readonly string[]): Parsed {
         k: { type: "string" },
         m: { type: "string" },
         s: { type: "string" },
+        m16k: { type: "string" },
+        "round-trips": { type: "string" },
+        "relay-env": { type: "string", multiple: true },
         n: { type: "string" },
         duration: { type: "string" },
         fanin: { type: "string" },
@@ -126,6 +141,8 @@ export function parseOptions(argv: readonly string[]): Parsed {
     k: int("k", base.k),
     m: int("m", base.m),
     s: int("s", base.s, 64),
+    m16k: int("m16k", base.m16k),
+    roundTrips: int("round-trips", base.roundTrips),
     n: int("n", base.n),
     durationMs: Math.round(seconds * 1000),
     fanin: int("fanin", base.fanin),
@@ -144,7 +161,23 @@ export function parseOptions(argv: readonly string[]): Parsed {
     cpuProfDir: typeof values["cpu-prof"] === "string" ? resolve(values["cpu-prof"]) : undefined,
     relayBinary:
       typeof values["relay-binary"] === "string" ? resolve(values["relay-binary"]) : undefined,
+    relayEnv: relayEnvFlags(values["relay-env"], problems),
   };
   if (problems.length > 0) return { ok: false, message: problems.join("\n") };
   return { ok: true, opts };
+}
+
+/** `--relay-env NAME=VALUE`, NAME a relay setting; where the relay listens stays the bench's. */
+function relayEnvFlags(raw: unknown, problems: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of Array.isArray(raw) ? (raw as string[]) : []) {
+    const eq = item.indexOf("=");
+    const name = eq > 0 ? item.slice(0, eq) : "";
+    if (!/^MAKIMA_RELAY_[A-Z0-9_]+$/.test(name) || PLACEMENT.has(name)) {
+      problems.push(`--relay-env ${item}: expected MAKIMA_RELAY_NAME=VALUE (not HOST, PORT or DB)`);
+      continue;
+    }
+    out[name] = item.slice(eq + 1);
+  }
+  return out;
 }

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureBinary } from "../scripts/build-binary.ts";
 import { cpuTimeMs, type Memory, memoryOf, trackChild } from "./proc.ts";
+import { maskedRelayEnv, relayEnv, type Tuning } from "./relay-env.ts";
 
 const HEALTH_POLL_MS = 2;
 const STOP_GRACE_MS = 10_000;
@@ -32,8 +33,10 @@ export interface RelayStatus {
 export interface RelaySpawnOptions {
   serverUrl: string;
   apiKey: string;
-  /** Scenario-specific variables on top of the bench defaults. */
-  env?: Record<string, string>;
+  /** Settings the scenario needs beyond the defaults, each with its reason. */
+  tunings?: readonly Tuning[];
+  /** `--relay-env`: a deliberate non-default run, labelled in the report. */
+  extra?: Record<string, string>;
   /** Profile the relay (BUN_OPTIONS=--cpu-prof, honoured by compiled binaries) into DIR/<label>. */
   cpuProfDir?: string | undefined;
   /** A prebuilt binary; default: dist/makima-relay, rebuilt when stale. */
@@ -49,6 +52,10 @@ export interface RelayProcess extends AsyncDisposable {
   readonly daemonUrl: string;
   /** Spawn → first 200 from /health, ms. */
   readonly startMs: number;
+  /** The MAKIMA_* variables it ran with, secrets masked (see relay-env.ts). */
+  readonly env: Record<string, string>;
+  /** Why each non-default setting is there. */
+  readonly reasons: readonly string[];
   cpuMs(): number;
   memory(): Memory;
   status(): Promise<RelayStatus>;
@@ -61,37 +68,18 @@ export interface RelayProcess extends AsyncDisposable {
 export async function spawnRelay(opts: RelaySpawnOptions): Promise<RelayProcess> {
   const dir = mkdtempSync(join(tmpdir(), "makima-relay-bench-"));
   const port = freePort();
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? dir,
-    TMPDIR: tmpdir(),
-    MAKIMA_SERVER_URL: opts.serverUrl,
-    MAKIMA_API_KEY: opts.apiKey,
-    MAKIMA_RELAY_HOST: "127.0.0.1",
-    MAKIMA_RELAY_PORT: String(port),
-    MAKIMA_RELAY_DB: join(dir, "relay.db"),
-    MAKIMA_RELAY_LOG_LEVEL: "warn",
-    // The default 1000 frames/s per daemon would throttle every throughput scenario.
-    MAKIMA_RELAY_DAEMON_RATE: "100000000",
-    MAKIMA_RELAY_DAEMON_BURST: "100000000",
-    // And its 2 MiB/s of bytes per daemon (1 GiB/s here).
-    MAKIMA_RELAY_DAEMON_BYTE_RATE: "1073741824",
-    // Every load daemon connects from 127.0.0.1: one address, thousands of sockets at once.
-    MAKIMA_RELAY_MAX_UNAUTHENTICATED_PER_ADDRESS: "1000000",
-    // Relay settings in the bench's own environment reach the relay under test, e.g.
-    // MAKIMA_RELAY_OUTBOX_MAX_BYTES=… bun run bench
-    ...Object.fromEntries(
-      Object.entries(process.env).filter(
-        (e): e is [string, string] => e[0].startsWith("MAKIMA_RELAY_") && e[1] !== undefined,
-      ),
-    ),
-    ...opts.env,
-    ...(opts.cpuProfDir
-      ? {
-          BUN_OPTIONS: `--cpu-prof --cpu-prof-md --cpu-prof-dir=${join(opts.cpuProfDir, opts.label)}`,
-        }
-      : {}),
-  };
+  // Built from nothing but PATH/HOME/TMPDIR: the caller's MAKIMA_RELAY_* never leak in.
+  const env = relayEnv({
+    serverUrl: opts.serverUrl,
+    apiKey: opts.apiKey,
+    port,
+    dbPath: join(dir, "relay.db"),
+    home: dir,
+    tmpDir: tmpdir(),
+    tunings: opts.tunings,
+    extra: opts.extra,
+    cpuProfDir: opts.cpuProfDir ? join(opts.cpuProfDir, opts.label) : undefined,
+  });
   const cmd = [opts.binary ?? (await ensureBinary())];
   const started = performance.now();
   const proc = Bun.spawn(cmd, { cwd: dir, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -132,6 +120,13 @@ export async function spawnRelay(opts: RelaySpawnOptions): Promise<RelayProcess>
     httpUrl,
     daemonUrl: `ws://127.0.0.1:${port}/ws/daemon`,
     startMs,
+    env: maskedRelayEnv(env),
+    reasons: [
+      ...(opts.tunings ?? []).map((t) => t.why),
+      ...(Object.keys(opts.extra ?? {}).length > 0
+        ? ["set with --relay-env: a non-default run"]
+        : []),
+    ],
     cpuMs: () => cpuTimeMs(proc.pid),
     memory: () => memoryOf(proc.pid),
     status: async () => (await (await fetch(`${httpUrl}/status`)).json()) as RelayStatus,

@@ -2,8 +2,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { MachineInfo } from "./machine.ts";
+import { nonDefaults } from "./relay-env.ts";
 import { round } from "./stats.ts";
-import type { BenchOptions, Figure, ScenarioReport } from "./types.ts";
+import type { BenchOptions, Figure, RelayRecord, ScenarioReport } from "./types.ts";
 
 export interface BenchResults {
   date: string;
@@ -33,10 +34,11 @@ export function renderMarkdown(results: BenchResults): string {
     `## Run of ${results.date}`,
     "",
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.os}, Linux ${m.kernel}; Bun ${m.bun}; commit ${m.gitCommit}${m.gitDirty ? " (with uncommitted changes)" : ""}.`,
-    `Mode: ${results.options.quick ? "--quick" : "full"}; total ${round(results.totalSeconds, 1)} s; relay binary ${results.relayBinary}.`,
+    `Mode: ${results.options.quick ? "--quick (a smoke check: counts too small for the figures to mean much; targets printed, never enforced)" : "full"}; total ${round(results.totalSeconds, 1)} s; relay binary ${results.relayBinary}.`,
     `Machine load: ${results.busyBeforeRun.toFixed(2)} cores busy just before the run${
       results.busyBeforeRun > 0.25 ? " (**shared machine: figures are noisy**)" : ""
     }.`,
+    settingsLine(results.options.relayEnv),
     "",
     "| Scenario | Figure | Direct | Relay | Relay ÷ direct | Target | Met |",
     "|---|---|--:|--:|--:|---|:-:|",
@@ -55,10 +57,73 @@ export function renderMarkdown(results: BenchResults): string {
         ? ""
         : `; other processes kept up to ${s.otherCoresMax.toFixed(2)} cores busy`;
     lines.push(`- **${s.name}**: ${s.title} (${round(s.seconds, 1)} s${others})`);
+    lines.push(`  - ${relaySettings(s.relays ?? [])}`);
     for (const note of s.notes ?? []) lines.push(`  - ${note}`);
   }
-  lines.push("");
+  lines.push("", ...targetLines(results.scenarios), "", ...envLines(results.scenarios), "");
   return lines.join("\n");
+}
+
+function settingsLine(extra: Record<string, string>): string {
+  const set = Object.entries(extra);
+  if (set.length === 0) {
+    return "Relay settings: **defaults**, except where a scenario below names a setting its point needs.";
+  }
+  return `Relay settings: **non-default run**, every relay with ${set
+    .map(([k, v]) => `\`${k}=${v}\``)
+    .join(", ")} (\`--relay-env\`), plus what a scenario below names.`;
+}
+
+/** "defaults" or the non-default settings its relays ran with, and why. */
+export function relaySettings(relays: readonly RelayRecord[]): string {
+  if (relays.length === 0) return "no relay started";
+  const tuned = new Map<string, Set<string>>();
+  const reasons = new Set<string>();
+  for (const r of relays) {
+    for (const [k, v] of Object.entries(nonDefaults(r.env))) {
+      tuned.set(k, (tuned.get(k) ?? new Set()).add(v));
+    }
+    for (const why of r.reasons) reasons.add(why);
+  }
+  if (tuned.size === 0) return "relay settings: defaults";
+  const list = [...tuned].map(([k, vs]) => `\`${k}=${[...vs].join("|")}\``).join(", ");
+  return `relay settings: **non-default** ${list}: ${[...reasons].join("; ")}`;
+}
+
+/** Every target of the run with its verdict, in one list. */
+function targetLines(scenarios: readonly ScenarioReport[]): string[] {
+  const rows: string[] = [];
+  let met = 0;
+  for (const s of scenarios) {
+    if (s.error) rows.push(`- **not measured** — ${s.name}: the scenario failed`);
+    for (const f of s.figures) {
+      if (!f.target) continue;
+      if (f.target.met) met++;
+      const value =
+        f.ratio !== null && f.target.text.includes("×")
+          ? `${f.ratio.toFixed(2)}×`
+          : num(f.relay, f.unit);
+      rows.push(
+        `- ${f.target.met ? "**met**" : "**missed**"} — ${s.name}: ${f.figure} ${value} (target ${f.target.text})`,
+      );
+    }
+  }
+  const total = rows.filter((r) => !r.includes("not measured")).length;
+  return [`### Targets: ${met} of ${total} met`, "", ...rows];
+}
+
+/** Each scenario's relay environment (the first relay's; the JSON file has every relay's). */
+function envLines(scenarios: readonly ScenarioReport[]): string[] {
+  const lines = ["### Relay environment (MAKIMA_*, secrets masked)", ""];
+  for (const s of scenarios) {
+    const first = s.relays?.[0];
+    if (!first) continue;
+    const env = Object.entries(first.env)
+      .map(([k, v]) => `\`${k}=${v}\``)
+      .join(" ");
+    lines.push(`- **${s.name}** (${s.relays?.length} relays; first shown): ${env}`);
+  }
+  return lines;
 }
 
 function row(scenario: string, f: Figure): string {

@@ -5,14 +5,42 @@
  */
 import { BenchServer } from "./bench-server.ts";
 import type { LoadProcess } from "./load-client.ts";
+import type { Tuning } from "./relay-env.ts";
 import { type RelayProcess, spawnRelay } from "./relay-process.ts";
-import { API_KEY, type BenchOptions, type Mode } from "./types.ts";
+import { API_KEY, type BenchOptions, type Mode, type RelayRecord } from "./types.ts";
 
 export interface BenchContext {
   readonly opts: BenchOptions;
-  /** Spawn → /health of every relay started during the run, ms. */
-  readonly relayStarts: number[];
+  /** Every relay started during the run: its start time and environment. */
+  readonly relays: RelayRecord[];
   log(message: string): void;
+}
+
+/**
+ * Sockets a load process opens and authenticates at once: below the relay's
+ * default 32 awaiting authenticate per address, so that scenarios whose point
+ * is not admission run with the default admission limits.
+ */
+export const CONNECT_CONCURRENCY = 16;
+
+/** Starts a relay for a scenario and records what it ran with. */
+export async function startRelay(
+  ctx: BenchContext,
+  serverUrl: string,
+  label: string,
+  tunings: readonly Tuning[] = [],
+): Promise<RelayProcess> {
+  const relay = await spawnRelay({
+    serverUrl,
+    apiKey: API_KEY,
+    tunings,
+    extra: ctx.opts.relayEnv,
+    cpuProfDir: ctx.opts.cpuProfDir,
+    binary: ctx.opts.relayBinary,
+    label,
+  });
+  ctx.relays.push({ label, startMs: relay.startMs, env: relay.env, reasons: relay.reasons });
+  return relay;
 }
 
 export interface RunSetup extends AsyncDisposable {
@@ -28,21 +56,13 @@ export async function setUp(
   ctx: BenchContext,
   mode: Mode,
   label: string,
-  env: Record<string, string> = {},
+  tunings: readonly Tuning[] = [],
 ): Promise<RunSetup> {
   const server = new BenchServer();
   let relay: RelayProcess | null = null;
   try {
     if (mode === "relay") {
-      relay = await spawnRelay({
-        serverUrl: server.url,
-        apiKey: API_KEY,
-        env,
-        cpuProfDir: ctx.opts.cpuProfDir,
-        binary: ctx.opts.relayBinary,
-        label,
-      });
-      ctx.relayStarts.push(relay.startMs);
+      relay = await startRelay(ctx, server.url, label, tunings);
       await server.relayConnection();
     }
   } catch (error) {
@@ -132,7 +152,7 @@ export async function daemonsWithOneTask(
     count: k,
     capacity: 1,
     prefix: label,
-    concurrency: k,
+    concurrency: CONNECT_CONCURRENCY,
     autoComplete: false,
     timeoutMs: 15_000,
   });

@@ -9,12 +9,18 @@ import type { SimServer } from "../src/sim/index.ts";
 import { LoadProcess } from "./load-client.ts";
 import { Meters } from "./meters.ts";
 import { OutputCollector } from "./output-collector.ts";
+import { LIFT_DAEMON_LIMITS, type Tuning } from "./relay-env.ts";
 import type { RelayProcess } from "./relay-process.ts";
 import { type BenchContext, daemonsWithOneTask, pairedRuns, setUp, spreadNote } from "./run-kit.ts";
 import { figure, type Mode, type ScenarioReport } from "./types.ts";
 
-const TARGET_FPS = 50_000;
+/** The relay's default MAKIMA_RELAY_OUTBOX_MAX_BYTES. */
+const DEFAULT_OUTBOX_BYTES = 64 * 2 ** 20;
+/** A generous bound on one queued frame's row beyond its payload (JSON envelope, index). */
+const ROW_OVERHEAD_BYTES = 256;
 const PHASE_TIMEOUT_MS = 180_000;
+/** The default backoff doubles up to 60 s (plus jitter): the longest wait for the relay's return. */
+const RECONNECT_WAIT_MS = 90_000;
 const POLL_MS = 20;
 
 interface DrainRun {
@@ -46,15 +52,30 @@ async function waitUntil(
   }
 }
 
+/**
+ * Defaults but for two needs of the point: the daemons write faster than the
+ * per-daemon limit (else the enqueue figure measures the limiter), and the
+ * backlog must fit in the outbox (raised only when the default would not hold
+ * it). The reconnect backoff stays at its default: the drain is timed from the
+ * relay's re-authentication, so the wait before it costs wall time only.
+ */
+function drainTunings(frames: number, s: number): Tuning[] {
+  const needed = frames * (s + ROW_OVERHEAD_BYTES);
+  if (needed <= DEFAULT_OUTBOX_BYTES * 0.9) return [LIFT_DAEMON_LIMITS];
+  return [
+    LIFT_DAEMON_LIMITS,
+    {
+      env: { MAKIMA_RELAY_OUTBOX_MAX_BYTES: String(needed * 2) },
+      why: "outbox limit raised to twice the backlog, which the default 64 MiB would not hold",
+    },
+  ];
+}
+
 async function runMode(ctx: BenchContext, mode: Mode): Promise<DrainRun> {
   const { k, s, drainFrames, windowBytes } = ctx.opts;
   const perDaemon = Math.ceil(drainFrames / k);
   const frames = perDaemon * k;
-  await using run = await setUp(ctx, mode, "drain", {
-    MAKIMA_RELAY_OUTBOX_MAX_BYTES: String(Math.max(64 * 2 ** 20, frames * (s + 64) * 2)),
-    MAKIMA_RELAY_RECONNECT_BASE_MS: "20",
-    MAKIMA_RELAY_RECONNECT_MAX_MS: "100",
-  });
+  await using run = await setUp(ctx, mode, "drain", drainTunings(frames, s));
   await using load = new LoadProcess(`drain-${mode}`);
   await daemonsWithOneTask(run, load, k, `drain-${mode}`);
   const blast = () =>
@@ -110,7 +131,7 @@ async function outageAndDrain(
   const enqueueCost = enqueueMeter.stop();
   const drainMeter = new Meters(relay, []);
   sim.restart();
-  const back = await sim.waitForConnection(15_000, (c) => c.role === "relay");
+  const back = await sim.waitForConnection(RECONNECT_WAIT_MS, (c) => c.role === "relay");
   await collector.settle(sent.sent, 5_000, PHASE_TIMEOUT_MS);
   const drainCost = drainMeter.stop();
   const drainMs = collector.lastAt - back.authenticatedAt;
@@ -182,10 +203,6 @@ export async function drainScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
         "frames/s",
         direct.drainFps,
         relay.drainFps,
-        {
-          text: `≥ ${TARGET_FPS.toLocaleString("en-US")} frames/s`,
-          met: relay.drainFps >= TARGET_FPS,
-        },
       ),
       figure("relay CPU per frame drained", "µs", null, relay.drainCpuUsPerFrame),
       figure(
@@ -194,7 +211,7 @@ export async function drainScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
         direct.lost + direct.disordered,
         relay.lost + relay.disordered,
         {
-          text: "0",
+          text: "0 lost, 0 reordered",
           met: relay.lost === 0 && relay.disordered === 0,
         },
       ),

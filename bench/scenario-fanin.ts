@@ -7,10 +7,13 @@ import { type DispatchResult, runDispatch } from "./dispatcher.ts";
 import { LoadProcess } from "./load-client.ts";
 import type { LoadStats } from "./load-protocol.ts";
 import { Meters, type RunCost } from "./meters.ts";
+import { manyFromOneAddress } from "./relay-env.ts";
 import { type BenchContext, setUp } from "./run-kit.ts";
 import { API_KEY, figure, type Mode, type ScenarioReport } from "./types.ts";
 
 const CONNECT_CONCURRENCY = 256;
+/** The RSS target is about 10,000 connected daemons; smaller runs report the figure only. */
+const TARGET_DAEMONS = 10_000;
 const CONNECT_TIMEOUT_MS = 180_000;
 /** Time for every daemon to heartbeat at least once before memory is read. */
 const MAX_SETTLE_MS = 5_000;
@@ -29,9 +32,7 @@ interface FaninRun {
 
 async function runMode(ctx: BenchContext, mode: Mode): Promise<FaninRun> {
   const { fanin, faninProcs, heartbeatMs, n, durationMs } = ctx.opts;
-  await using run = await setUp(ctx, mode, "fanin", {
-    MAKIMA_RELAY_MAX_UNAUTHENTICATED: String(fanin + 1024),
-  });
+  await using run = await setUp(ctx, mode, "fanin", [manyFromOneAddress(fanin)]);
   const mb = (bytes: number | undefined) => (bytes === undefined ? null : bytes / 2 ** 20);
   const relayRssIdleMB = mb(run.relay?.memory().rss);
   const loads = Array.from({ length: faninProcs }, (_, i) => new LoadProcess(`fanin-${mode}-${i}`));
@@ -101,7 +102,6 @@ export async function faninScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
   const relay = await runMode(ctx, "relay");
   ctx.log(`  relay ${Math.round(relay.dispatch.tasksPerSec)} tasks/s`);
   const rss = relay.relayRssConnectedMB ?? Number.NaN;
-  const ratio = relay.dispatch.tasksPerSec / Math.max(1, direct.dispatch.tasksPerSec);
   const both = (f: (r: FaninRun) => number) => [f(direct), f(relay)] as const;
   const cpu = relay.cost.relayCpuMs;
   return {
@@ -110,14 +110,18 @@ export async function faninScenario(ctx: BenchContext): Promise<Omit<ScenarioRep
     figures: [
       figure("time to connect and authenticate all", "ms", ...both((r) => r.connectMs)),
       figure("relay RSS, no daemon", "MB", null, relay.relayRssIdleMB),
-      figure(`relay RSS, ${fanin} daemons connected`, "MB", null, rss, {
-        text: "≤ 400 MB",
-        met: rss <= 400,
-      }),
+      figure(
+        `relay RSS, ${fanin} daemons connected`,
+        "MB",
+        null,
+        rss,
+        fanin >= TARGET_DAEMONS ? { text: "≤ 150 MB", met: rss <= 150 } : null,
+      ),
       figure("relay RSS after dispatch", "MB", null, relay.relayRssAfterDispatchMB),
-      figure("tasks/s while connected", "tasks/s", ...both((r) => r.dispatch.tasksPerSec), {
-        text: "≥ 0.3× direct",
-        met: ratio >= 0.3,
+      figure("tasks/s while connected", "tasks/s", ...both((r) => r.dispatch.tasksPerSec)),
+      figure("tasks unfinished", "tasks", ...both((r) => r.dispatch.unfinished), {
+        text: "0",
+        met: relay.dispatch.unfinished === 0,
       }),
       figure("spawn → complete p50", "ms", ...both((r) => r.dispatch.latencyMs.p50)),
       figure("spawn → complete p99", "ms", ...both((r) => r.dispatch.latencyMs.p99)),

@@ -1,27 +1,21 @@
 /**
  * startup: spawn of the compiled binary → first 200 from /health, with a
  * fresh temp directory (so a new database and its migrations) every time and
- * the sim server listening as its upstream. Direct mode has no equivalent.
+ * the sim server listening as its upstream, default settings. Direct mode
+ * has no equivalent.
  */
 import { BenchServer } from "./bench-server.ts";
-import { spawnRelay } from "./relay-process.ts";
-import type { BenchContext } from "./run-kit.ts";
+import { type BenchContext, startRelay } from "./run-kit.ts";
 import { median } from "./stats.ts";
-import { API_KEY, figure, type ScenarioReport } from "./types.ts";
+import { figure, type ScenarioReport } from "./types.ts";
 
-const TARGET_MS = 150;
+const TARGET_MS = 100;
 
 export async function startupScenario(ctx: BenchContext): Promise<Omit<ScenarioReport, "seconds">> {
   const runs: number[] = [];
   await using server = new BenchServer();
   for (let i = 0; i < ctx.opts.startRuns; i++) {
-    await using relay = await spawnRelay({
-      serverUrl: server.url,
-      apiKey: API_KEY,
-      cpuProfDir: ctx.opts.cpuProfDir,
-      binary: ctx.opts.relayBinary,
-      label: `startup-${i}`,
-    });
+    await using relay = await startRelay(ctx, server.url, `startup-${i}`);
     runs.push(relay.startMs);
   }
   ctx.log(`startup: ${runs.map((ms) => `${ms.toFixed(1)} ms`).join(", ")}`);

@@ -2,7 +2,7 @@
 
 export type Mode = "direct" | "relay";
 
-export const SCENARIOS = ["startup", "stream", "dispatch", "fanin", "drain"] as const;
+export const SCENARIOS = ["startup", "roundtrip", "stream", "dispatch", "fanin", "drain"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -13,6 +13,10 @@ export interface BenchOptions {
   m: number;
   /** Bytes per stream frame. */
   s: number;
+  /** Frames per daemon in the 16 KiB stream blast. */
+  m16k: number;
+  /** Tasks spawned one at a time by the unloaded round trip. */
+  roundTrips: number;
   /** Tasks in flight in the dispatch scenarios. */
   n: number;
   /** Length of the paced stream and of each dispatch window, ms. */
@@ -37,6 +41,18 @@ export interface BenchOptions {
   cpuProfDir: string | undefined;
   /** A prebuilt relay binary to measure instead of building dist/makima-relay. */
   relayBinary: string | undefined;
+  /** `--relay-env NAME=VALUE`: settings for every relay of a deliberate non-default run. */
+  relayEnv: Record<string, string>;
+}
+
+/** One relay process the run started: what it ran with, for the results file. */
+export interface RelayRecord {
+  label: string;
+  startMs: number;
+  /** Its MAKIMA_* environment, secrets masked. */
+  env: Record<string, string>;
+  /** Why each non-default setting is there. */
+  reasons: readonly string[];
 }
 
 export interface Target {
@@ -63,6 +79,8 @@ export interface ScenarioReport {
   seconds: number;
   /** Spreads over the repeats and other remarks, printed under the table. */
   notes?: string[];
+  /** Every relay the scenario started, with its environment. */
+  relays?: RelayRecord[];
   /** The most cores other processes kept busy during any of its runs (see meters.ts). */
   otherCoresMax?: number;
   error?: string;
