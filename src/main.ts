@@ -60,28 +60,29 @@ async function main(argv: string[]): Promise<number> {
   };
   const loaded = loadConfig(process.env, argv, configIo);
   if (!loaded.ok) {
-    err(`makima-relay: ${loaded.message}`);
+    err(`makima-relay: ${loaded.error}`);
     return EXIT_BAD_CONFIG;
   }
-  const [command = "serve", ...args] = loaded.rest;
+  const { config, rest } = loaded.value;
+  const [command = "serve", ...args] = rest;
   switch (command) {
     case "serve":
-      if (args.length === 0) return serve(loaded.config, argv, configIo);
+      if (args.length === 0) return serve(config, argv, configIo);
       break;
     case "demo":
       return runDemoCommand({ env: process.env, argv, args, configIo, out, err });
     case "status": {
-      const parsed = parseStatusArgs(args, `http://127.0.0.1:${loaded.config.port}`);
+      const parsed = parseStatusArgs(args, `http://127.0.0.1:${config.port}`);
       if (!parsed.ok) {
         err(`makima-relay: ${parsed.error}`);
         return EXIT_BAD_CONFIG;
       }
-      return runStatus(parsed.value, { out, err, token: loaded.config.adminToken });
+      return runStatus(parsed.value, { out, err, token: config.adminToken });
     }
     case "drain": {
       const parsed = parseDrainArgs(args, {
-        url: `http://127.0.0.1:${loaded.config.port}`,
-        token: loaded.config.adminToken,
+        url: `http://127.0.0.1:${config.port}`,
+        token: config.adminToken,
       });
       if (!parsed.ok) {
         err(`makima-relay: ${parsed.error}`);
@@ -90,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
       return runDrain(parsed.value, { out, err });
     }
   }
-  err(`makima-relay: unknown command or option "${loaded.rest.join(" ")}" (see --help)`);
+  err(`makima-relay: unknown command or option "${rest.join(" ")}" (see --help)`);
   return EXIT_BAD_CONFIG;
 }
 

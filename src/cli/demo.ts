@@ -48,17 +48,17 @@ export async function runDemoCommand(io: DemoCommandIo): Promise<number> {
     io.configIo,
   );
   if (!loaded.ok) {
-    io.err(`makima-relay: ${loaded.message}`);
+    io.err(`makima-relay: ${loaded.error}`);
     return 2;
   }
-  const temporary = loaded.config.dbPath === tempDb;
+  const temporary = loaded.value.config.dbPath === tempDb;
   const removeTemp = () => {
     if (temporary) rmSync(dirname(tempDb), { recursive: true, force: true });
   };
   if (temporary) mkdirSync(dirname(tempDb), { recursive: true });
   const shutdown = firstShutdownSignal();
   try {
-    const demo = await startDemo({ config: loaded.config, ...parsed.value });
+    const demo = await startDemo({ config: loaded.value.config, ...parsed.value });
     const daemons = demo.daemons.length;
     io.out(
       [
@@ -66,9 +66,9 @@ export async function runDemoCommand(io: DemoCommandIo): Promise<number> {
         `  dashboard  ${demo.urls.dashboard}`,
         `  API docs   ${demo.urls.docs}`,
         `  status     ${demo.urls.status}`,
-        `  database   ${loaded.config.dbPath}${temporary ? " (temporary, removed on exit)" : ""}`,
+        `  database   ${loaded.value.config.dbPath}${temporary ? " (temporary, removed on exit)" : ""}`,
         ...attachLines(demo.attach),
-        `Spawning ${parsed.value.ratePerSec ?? DEMO_DEFAULTS.ratePerSec} task(s)/s. Relay logs at ${loaded.config.logLevel} level below (MAKIMA_RELAY_LOG_LEVEL=info for more). Ctrl-C to stop.`,
+        `Spawning ${parsed.value.ratePerSec ?? DEMO_DEFAULTS.ratePerSec} task(s)/s. Relay logs at ${loaded.value.config.logLevel} level below (MAKIMA_RELAY_LOG_LEVEL=info for more). Ctrl-C to stop.`,
       ].join("\n"),
     );
     const signal = await shutdown;

@@ -4,6 +4,7 @@
  */
 import { hostname as osHostname } from "node:os";
 import { resolve } from "node:path";
+import { err, ok, type Result } from "../protocol/result.ts";
 import { flagName, OPTIONS, type OptionSpec, type OptionValues } from "./options.ts";
 
 /** Values worked out at start from other values, not read as they are. */
@@ -26,9 +27,8 @@ export type Config = {
       : never;
 };
 
-export type ConfigResult =
-  | { ok: true; config: Config; rest: string[] }
-  | { ok: false; message: string };
+/** The config and the words left over (the sub-command and its arguments), or why not. */
+export type ConfigResult = Result<{ config: Config; rest: string[] }, string>;
 
 export interface ConfigIo {
   readFile(path: string): string;
@@ -141,10 +141,10 @@ export function loadConfig(
     const { values: flags, rest } = readFlags(argv);
     const config = derive(readOptions([(k) => flags.get(k), (k) => env[k]], io), io);
     checkTogether(config);
-    return { ok: true, config, rest };
-  } catch (err) {
-    if (err instanceof ConfigError) return { ok: false, message: err.message };
-    throw err;
+    return ok({ config, rest });
+  } catch (error) {
+    if (error instanceof ConfigError) return err(error.message);
+    throw error;
   }
 }
 
@@ -176,9 +176,9 @@ export function rereadSecrets(
   for (const spec of OPTIONS.filter((o) => o.fromFile)) {
     try {
       secrets[spec.key] = readOption(spec, rawValue(spec, sources, io));
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      errors.push(err.message);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      errors.push(error.message);
     }
   }
   // Each value came from its option's kind, as in readOptions.

@@ -123,8 +123,8 @@ test("the env loads as a valid relay config, secrets read through the mount", ()
     cwd: "/",
     hostname: "makima-relay-0",
   });
-  if (!loaded.ok) throw new Error(loaded.message);
-  const { config } = loaded;
+  if (!loaded.ok) throw new Error(loaded.error);
+  const { config } = loaded.value;
   expect({
     apiKey: config.apiKey,
     adminToken: config.adminToken,

@@ -54,8 +54,8 @@ const testIo = (dir: string): ConfigIo => ({
 
 export function configFor(env: Record<string, string>, dir: string) {
   const loaded = loadConfig(testEnv(env, dir), [], testIo(dir));
-  if (!loaded.ok) throw new Error(loaded.message);
-  return loaded.config;
+  if (!loaded.ok) throw new Error(loaded.error);
+  return loaded.value.config;
 }
 
 export async function startTestRelay(opts: TestRelayOptions = {}): Promise<TestRelay> {

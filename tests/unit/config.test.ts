@@ -23,14 +23,14 @@ const io = {
 
 function load(env: Record<string, string> = {}, argv: string[] = []): Config {
   const r = loadConfig(env, argv, io);
-  if (!r.ok) throw new Error(`unexpected config error: ${r.message}`);
-  return r.config;
+  if (!r.ok) throw new Error(`unexpected config error: ${r.error}`);
+  return r.value.config;
 }
 
 function loadError(env: Record<string, string>, argv: string[] = []): string {
   const r = loadConfig(env, argv, io);
   if (r.ok) throw new Error("expected a config error");
-  return r.message;
+  return r.error;
 }
 
 describe("loadConfig defaults", () => {
@@ -38,7 +38,7 @@ describe("loadConfig defaults", () => {
     const r = loadConfig({}, [], io);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.rest).toEqual([]);
+    expect(r.value.rest).toEqual([]);
     // toMatchObject: options added later must not break this test, but these must hold.
     const expected: Partial<Config> & Record<string, unknown> = {
       serverUrl: null,
@@ -73,7 +73,7 @@ describe("loadConfig defaults", () => {
       maxUnauthenticatedPerAddress: 32,
       adminToken: null,
     };
-    expect(r.config).toMatchObject(expected);
+    expect(r.value.config).toMatchObject(expected);
   });
 
   test("empty variables fall back to defaults", () => {
@@ -133,7 +133,7 @@ describe("loadConfig values", () => {
 
   test("words that are not options are returned in rest", () => {
     const r = loadConfig({}, ["serve", "--port", "1", "extra"], io);
-    expect(r.ok && r.rest).toEqual(["serve", "extra"]);
+    expect(r.ok && r.value.rest).toEqual(["serve", "extra"]);
   });
 
   test("a flag without its value is an error naming the flag", () => {
@@ -310,8 +310,8 @@ describe("--help", () => {
 
 test("only secrets take a --…-file flag; any other is left for the command line to refuse", () => {
   const loaded = loadConfig({}, ["--port-file", "8080"], io);
-  expect(loaded.ok && loaded.rest).toEqual(["--port-file", "8080"]);
-  expect(loaded.ok && loaded.config.port).toBe(8787);
+  expect(loaded.ok && loaded.value.rest).toEqual(["--port-file", "8080"]);
+  expect(loaded.ok && loaded.value.config.port).toBe(8787);
 });
 
 test("the options table is Config: one field per option, plus the machine's hostname", () => {

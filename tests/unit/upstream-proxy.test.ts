@@ -74,19 +74,23 @@ describe("the proxy settings as the configuration reads them", () => {
   test("lower-case variables are read too; the upper-case one wins when both are set", () => {
     const lower = load({ https_proxy: "http://a:1", http_proxy: "b:2", no_proxy: "x, y" });
     expect(
-      lower.ok && [lower.config.httpsProxy, lower.config.httpProxy, lower.config.noProxy],
+      lower.ok && [
+        lower.value.config.httpsProxy,
+        lower.value.config.httpProxy,
+        lower.value.config.noProxy,
+      ],
     ).toEqual(["http://a:1/", "http://b:2/", ["x", "y"]]);
     const both = load({ HTTPS_PROXY: "http://upper:1", https_proxy: "http://lower:1" });
-    expect(both.ok && both.config.httpsProxy).toBe("http://upper:1/");
+    expect(both.ok && both.value.config.httpsProxy).toBe("http://upper:1/");
     const flag = loadConfig({}, ["--upstream-proxy", "http://edge:3128"], io);
-    expect(flag.ok && flag.config.upstreamProxy).toBe("http://edge:3128/");
+    expect(flag.ok && flag.value.config.upstreamProxy).toBe("http://edge:3128/");
   });
 
   test("only http:// proxies; a refused value is not shown, since it may hold a password", () => {
     const refused = load({ MAKIMA_RELAY_UPSTREAM_PROXY: "https://user:hunter2@edge:3128" });
     expect(refused).toEqual({
       ok: false,
-      message:
+      error:
         "MAKIMA_RELAY_UPSTREAM_PROXY (--upstream-proxy): the proxy URL must be http://host:port",
     });
     const broken = load({ HTTP_PROXY: "http://user:hunter2@[bad" });
