@@ -11,6 +11,7 @@ import type {
   LogLevel,
   SendResult,
 } from "../../src/core/ports.ts";
+import type { UpstreamLinkOptions } from "../../src/core/upstream-link.ts";
 import type {
   UpstreamHandlers,
   UpstreamSocket,
@@ -157,6 +158,17 @@ export class FakeUpstreamSocket implements UpstreamSocket {
     this.handlers.onDrain();
   }
 }
+
+/** The link options the unit tests start from: 1 s base backoff, 10 s cap, 30 s heartbeat. */
+export const LINK_OPTIONS: UpstreamLinkOptions = {
+  url: "wss://makima.example/ws/daemon",
+  unconfiguredReason: null,
+  baseMs: 1000,
+  maxMs: 10_000,
+  maxReconnects: null,
+  connectTimeoutMs: 5000,
+  heartbeatMs: 30_000,
+};
 
 export class FakeTransport {
   readonly sockets: FakeUpstreamSocket[] = [];

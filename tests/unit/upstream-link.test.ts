@@ -6,7 +6,7 @@ import {
   UpstreamLink,
   type UpstreamLinkOptions,
 } from "../../src/core/upstream-link.ts";
-import { FakeLog, FakeTransport } from "./fakes.ts";
+import { FakeLog, FakeTransport, LINK_OPTIONS } from "./fakes.ts";
 
 const URL_ = "wss://makima.example/ws/daemon";
 const identity = {
@@ -23,16 +23,7 @@ function setup(over: Partial<UpstreamLinkOptions> = {}, jitter = 0.5) {
   const seen = { authenticated: [] as string[], frames: [] as string[], downs: 0, drains: 0 };
   let heartbeatTasks = ["t1", "t2"];
   const link = new UpstreamLink(
-    {
-      url: URL_,
-      unconfiguredReason: null,
-      baseMs: 1000,
-      maxMs: 10_000,
-      maxReconnects: null,
-      connectTimeoutMs: 5000,
-      heartbeatMs: 30_000,
-      ...over,
-    },
+    { ...LINK_OPTIONS, url: URL_, ...over },
     () => identity,
     transport.connect,
     {

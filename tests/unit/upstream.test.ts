@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../../src/core/manual-clock.ts";
 import { Upstream, type UpstreamEvent, type UpstreamOptions } from "../../src/core/upstream.ts";
 import { MAX_CAPACITY } from "../../src/protocol/messages.ts";
-import { FakeLog, FakeTransport, MemoryOutboxStore } from "./fakes.ts";
+import { FakeLog, FakeTransport, LINK_OPTIONS, MemoryOutboxStore } from "./fakes.ts";
 
 const LIMIT = 1000;
 
@@ -12,13 +12,7 @@ function setup(over: Partial<UpstreamOptions> = {}, store = new MemoryOutboxStor
   const bugs: string[] = [];
   const upstream = new Upstream(
     {
-      url: "ws://makima.example/ws/daemon",
-      unconfiguredReason: null,
-      baseMs: 1000,
-      maxMs: 10_000,
-      maxReconnects: null,
-      connectTimeoutMs: 5000,
-      heartbeatMs: 30_000,
+      ...LINK_OPTIONS,
       identity: { apiKey: "relay-key", machineId: "makima-relay-1", hostname: "edge-1" },
       capacity: "auto",
       outboxMaxBytes: LIMIT,
