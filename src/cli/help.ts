@@ -29,6 +29,10 @@ export function helpText(version: string): string {
     "",
     "Pages: /dashboard (live view), /swagger (API docs), /status, /health.",
     "",
+    "Signals: SIGTERM or SIGINT stops cleanly; SIGHUP (or POST /admin/reload) re-reads the",
+    "*_FILE secrets and the TLS certificate and key without a restart (a daemon whose key is",
+    "no longer accepted is closed with 4401).",
+    "",
     "Options (flag or environment variable; flags win):",
   ];
   const groups = [...new Set(OPTIONS.map((o) => o.group))];

@@ -279,6 +279,12 @@ describe("--help", () => {
     }
   });
 
+  test("says what each signal does, SIGHUP's reload included", () => {
+    expect(text).toContain(
+      "SIGTERM or SIGINT stops cleanly; SIGHUP (or POST /admin/reload) re-reads",
+    );
+  });
+
   test("never shows a secret value, even one set in the environment", () => {
     const secrets = {
       MAKIMA_API_KEY: "env-secret-value-1",
