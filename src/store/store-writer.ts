@@ -10,7 +10,8 @@
  * never a SQL compile): `prepare(build)` declares one, and it is built from
  * the database the first time a write applies it, inside that write's
  * transaction, then reused. Only the `tx` handed to `apply` opens it, and only
- * while some `apply` runs.
+ * while some `apply` runs. A hot write may be built as a raw bun:sqlite
+ * statement (the second argument of `build`): positional binds, no row mapping.
  */
 import type { Database } from "bun:sqlite";
 import type { RelayDb } from "./relay-db.ts";
@@ -26,8 +27,11 @@ export function storeReader(db: RelayDb): StoreReader {
 
 const SLOT = Symbol("write statement");
 
+/** What a write statement is built from: the drizzle db, and its bun:sqlite handle. */
+export type StatementBuilder<S> = (db: RelayDb, sqlite: Database) => S;
+
 interface Slot<S> {
-  build: (db: RelayDb) => S;
+  build: StatementBuilder<S>;
   built: S | undefined;
 }
 
@@ -44,7 +48,7 @@ export type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
 
 export interface StoreWriter {
   /** Declares a write statement, built at its first use inside a write and reused after. */
-  prepare<S>(build: (db: RelayDb) => S): WriteStatement<S>;
+  prepare<S>(build: StatementBuilder<S>): WriteStatement<S>;
   /** Writer.write, with the statements `apply` may run. */
   write<T>(
     apply: (tx: WriteTx) => NotPromise<T>,
@@ -66,7 +70,7 @@ export function createStoreWriter(db: RelayDb, queue: WriteQueue): StoreWriter {
   const tx: WriteTx = (statement) => {
     if (applying === 0) throw new Error("a write statement runs only inside StoreWriter.write");
     const slot = statement[SLOT];
-    if (slot.built === undefined) slot.built = slot.build(db);
+    if (slot.built === undefined) slot.built = slot.build(db, client(db));
     return slot.built;
   };
   const inWrite =
@@ -91,6 +95,11 @@ export function createStoreWriter(db: RelayDb, queue: WriteQueue): StoreWriter {
       queue.writeFreeing ? queue.writeFreeing(inWrite(apply)) : queue.write(inWrite(apply)),
     onRollback: (reload) => queue.onRollback(reload),
   };
+}
+
+/** drizzle keeps the bun:sqlite handle it wraps as `$client` (not in RelayDb's type). */
+function client(db: RelayDb): Database {
+  return (db as RelayDb & { $client: Database }).$client;
 }
 
 function isThenable(value: unknown): boolean {

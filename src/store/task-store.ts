@@ -30,6 +30,30 @@ import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 export const TOTAL_RECEIVED_KEY = "totalTasksProcessed";
 
 const p = sql.placeholder;
+/** The active statuses as an SQL list, for the raw statements below. */
+const ACTIVE_SQL = `(${ACTIVE_STATUSES.map((s) => `'${s}'`).join(", ")})`;
+
+/** task_id, task_name, status, spawn_frame, dispatched_to, machine_id, received_at, dispatched_at, seq */
+type UpsertArgs = [
+  string,
+  string,
+  string,
+  string,
+  string | null,
+  string | null,
+  number,
+  number | null,
+  number,
+];
+
+type NewTask = Parameters<TaskStore["savePending"]>[0];
+
+/** Where a task went, when it was dispatched before its insert was applied. */
+interface Dispatch {
+  daemonId: string;
+  machineId: string;
+  at: number;
+}
 /** update().set() takes SQL, not bare placeholders. */
 const param = (name: string) => sql`${p(name)}`;
 
@@ -106,61 +130,39 @@ function taskWrites(writer: StoreWriter) {
   return {
     // One statement for both cases: a new row, or a new attempt of an ended one.
     // An active duplicate (the server resending a spawn) matches neither and
-    // returns no row: it keeps its place and attempt count.
-    upsert: writer.prepare((db) =>
-      db
-        .insert(tasks)
-        .values({
-          taskId: p("taskId"),
-          taskName: p("taskName"),
-          status: "pending",
-          spawnFrame: p("spawnFrame"),
-          receivedAt: p("receivedAt"),
-          attempts: 1,
-          seq: p("seq"),
-        })
-        .onConflictDoUpdate({
-          target: tasks.taskId,
-          set: {
-            taskName: sql`excluded.task_name`,
-            status: "pending",
-            spawnFrame: sql`excluded.spawn_frame`,
-            dispatchedTo: null,
-            machineId: null,
-            receivedAt: sql`excluded.received_at`,
-            dispatchedAt: null,
-            completedAt: null,
-            error: null,
-            lastReportedStatus: null,
-            attempts: sql`${tasks.attempts} + 1`,
-            // To the back of the queue, like any new arrival.
-            seq: sql`excluded.seq`,
-          },
-          setWhere: notInArray(tasks.status, [...ACTIVE_STATUSES]),
-        })
-        .returning()
-        .prepare(),
+    // returns no row: it keeps its place and attempt count. The status and the
+    // dispatch columns are bound, so that a task dispatched in the turn it was
+    // received is written once, already dispatched (see createTaskStore).
+    upsert: writer.prepare((_db, sqlite) =>
+      sqlite.prepare<{ attempts: number }, UpsertArgs>(
+        `INSERT INTO tasks (task_id, task_name, status, spawn_frame, dispatched_to, machine_id,
+           received_at, dispatched_at, attempts, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9)
+         ON CONFLICT (task_id) DO UPDATE SET
+           task_name = excluded.task_name, status = excluded.status,
+           spawn_frame = excluded.spawn_frame, dispatched_to = excluded.dispatched_to,
+           machine_id = excluded.machine_id, received_at = excluded.received_at,
+           dispatched_at = excluded.dispatched_at, completed_at = NULL, error = NULL,
+           last_reported_status = NULL, attempts = tasks.attempts + 1,
+           -- To the back of the queue, like any new arrival.
+           seq = excluded.seq
+         WHERE tasks.status NOT IN ${ACTIVE_SQL}
+         RETURNING attempts`,
+      ),
     ),
-    dispatch: writer.prepare((db) =>
-      db
-        .update(tasks)
-        .set({
-          status: "dispatched",
-          dispatchedTo: param("daemonId"),
-          machineId: param("machineId"),
-          dispatchedAt: param("at"),
-        })
-        .where(eq(tasks.taskId, p("taskId")))
-        .prepare(),
+    // Raw bun:sqlite statements on the hot path: a bind and a step, no row mapping.
+    dispatch: writer.prepare((_db, sqlite) =>
+      sqlite.prepare<never, [string, string, string, number]>(
+        `UPDATE tasks SET status = 'dispatched', dispatched_to = ?2, machine_id = ?3,
+           dispatched_at = ?4 WHERE task_id = ?1`,
+      ),
     ),
-    end: writer.prepare((db) =>
-      db
-        .update(tasks)
-        .set({ status: param("status"), completedAt: param("at"), error: param("error") })
-        // Only an active task ends; the row count keeps the ended-rows counter exact.
-        .where(and(eq(tasks.taskId, p("taskId")), inArray(tasks.status, [...ACTIVE_STATUSES])))
-        .returning({ id: tasks.taskId })
-        .prepare(),
+    // Only an active task ends; the row count keeps the ended-rows counter exact.
+    end: writer.prepare((_db, sqlite) =>
+      sqlite.prepare<never, [string, string, number, string | null]>(
+        `UPDATE tasks SET status = ?2, completed_at = ?3, error = ?4
+         WHERE task_id = ?1 AND status IN ${ACTIVE_SQL}`,
+      ),
     ),
     report: writer.prepare((db) =>
       db
@@ -191,15 +193,11 @@ function taskWrites(writer: StoreWriter) {
         .returning({ id: tasks.taskId })
         .prepare(),
     ),
-    bumpTotal: writer.prepare((db) =>
-      db
-        .insert(meta)
-        .values({ key: TOTAL_RECEIVED_KEY, value: "1" })
-        .onConflictDoUpdate({
-          target: meta.key,
-          set: { value: sql`CAST(${meta.value} AS INTEGER) + 1` },
-        })
-        .prepare(),
+    bumpTotal: writer.prepare((_db, sqlite) =>
+      sqlite.prepare<never, [string]>(
+        `INSERT INTO meta (key, value) VALUES (?1, '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1`,
+      ),
     ),
     hold: writer.prepare((db) =>
       db
@@ -236,19 +234,66 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
   reload();
   writer.onRollback(reload);
 
+  /**
+   * Inserts not applied yet, by task: a dispatch made before its task's insert
+   * is applied (received and dispatched in one turn, the usual case) is folded
+   * into that insert, one write instead of an insert and an update. Once an
+   * insert has been applied it leaves this map, so a later dispatch is its own
+   * update, queued after it (and re-applied after it if the commit fails).
+   */
+  const unapplied = new Map<string, { dispatch: Dispatch | null }>();
+
   /** A new task, or a new attempt of an ended one; an active duplicate changes nothing. */
-  const applySavePending = (tx: WriteTx, task: Parameters<TaskStore["savePending"]>[0]): void => {
-    const row = tx(w.upsert).get({ ...task, seq: nextSeq });
-    if (row === undefined) return;
+  const applySavePending = (tx: WriteTx, task: NewTask, dispatch: Dispatch | null): void => {
+    const row = tx(w.upsert).get(
+      task.taskId,
+      task.taskName,
+      dispatch ? "dispatched" : "pending",
+      task.spawnFrame,
+      dispatch?.daemonId ?? null,
+      dispatch?.machineId ?? null,
+      task.receivedAt,
+      dispatch?.at ?? null,
+      nextSeq,
+    );
+    if (row === null) {
+      // An active duplicate keeps its row; its dispatch is still recorded, as an update would.
+      if (dispatch) applyDispatch(tx, task.taskId, dispatch);
+      return;
+    }
     nextSeq += 1;
     if (row.attempts === 1) {
-      tx(w.bumpTotal).run();
+      tx(w.bumpTotal).run(TOTAL_RECEIVED_KEY);
       return;
     }
     endedRows -= 1;
     // Commands held for the previous attempt, and its timeline, belong to a run that is over.
     tx(w.dropHeld).run({ taskId: task.taskId });
     tx(w.dropEvents).run({ taskId: task.taskId });
+  };
+
+  const applyDispatch = (tx: WriteTx, taskId: string, d: Dispatch): void => {
+    tx(w.dispatch).run(taskId, d.daemonId, d.machineId, d.at);
+  };
+
+  const savePending = (task: NewTask): void => {
+    const pending = { dispatch: null as Dispatch | null };
+    // A second spawn of the same id in one turn: the first insert keeps any dispatch.
+    if (!unapplied.has(task.taskId)) unapplied.set(task.taskId, pending);
+    writer.write((tx) => {
+      if (unapplied.get(task.taskId) === pending) unapplied.delete(task.taskId);
+      applySavePending(tx, task, pending.dispatch);
+    });
+  };
+
+  const markDispatched = (taskId: string, daemonId: string, machineId: string, at: number) => {
+    const pending = unapplied.get(taskId);
+    if (pending && pending.dispatch === null) {
+      pending.dispatch = { daemonId, machineId, at };
+      return;
+    }
+    const d = { daemonId, machineId, at };
+    writer.write((tx) => applyDispatch(tx, taskId, d));
   };
 
   const applyPrune = (tx: WriteTx, keep: number, maxRows: number): number => {
@@ -262,10 +307,9 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
   return {
     get: (taskId) => read.get.get({ taskId }) ?? null,
 
-    savePending: (task) => writer.write((tx) => applySavePending(tx, task)),
+    savePending,
 
-    markDispatched: (taskId, daemonId, machineId, at) =>
-      writer.write((tx) => tx(w.dispatch).run({ taskId, daemonId, machineId, at })),
+    markDispatched,
 
     markEnded: (taskId, status, at, error) => {
       if (ACTIVE_STATUSES.includes(status)) {
@@ -274,7 +318,7 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
       // History keeps a bounded copy; the frame upstream carried the whole text.
       const kept = boundNullable(error, HISTORY_TEXT_MAX_BYTES);
       writer.write((tx) => {
-        if (tx(w.end).all({ taskId, status, at, error: kept }).length > 0) endedRows += 1;
+        if (tx(w.end).run(taskId, status, at, kept).changes > 0) endedRows += 1;
       });
     },
 

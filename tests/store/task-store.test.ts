@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { TaskStatus, TaskStore } from "../../src/core/ports.ts";
 import { TOTAL_RECEIVED_KEY } from "../../src/store/task-store.ts";
-import { BACKENDS, openStores, pending, row, tempDir } from "./helpers.ts";
+import { BACKENDS, openBatched, openStores, pending, row, tempDir } from "./helpers.ts";
 
 const ids = (tasks: { taskId: string }[]) => tasks.map((t) => t.taskId);
 
@@ -332,5 +332,92 @@ describe("TaskStore (SQLite only)", () => {
     using db = openStores();
     expect(() => db.stores.tasks.holdCommand("unknown", "x")).toThrow(/FOREIGN KEY/);
     expect(row(db.sqlite, "SELECT COUNT(*) AS n FROM held_commands")).toEqual({ n: 0 });
+  });
+});
+
+describe("TaskStore behind a write batch", () => {
+  const dispatchedRow = (sqlite: import("bun:sqlite").Database, taskId: string) =>
+    row(
+      sqlite,
+      `SELECT status, dispatched_to AS daemon, machine_id AS machine, dispatched_at AS at,
+         attempts FROM tasks WHERE task_id = '${taskId}'`,
+    );
+
+  test("a task received and dispatched in one turn is written once, already dispatched", () => {
+    using db = openBatched();
+    const { tasks } = db.stores;
+    const statements: string[] = [];
+    const trace = (sql: string) => statements.push(sql.trim().split(/\s+/)[0] as string);
+    tasks.savePending(pending("a", 1));
+    tasks.markDispatched("a", "d1", "m1", 5);
+    // Statements are built at their first use, in the flush: record which ones it builds.
+    const original = db.sqlite.prepare.bind(db.sqlite);
+    db.sqlite.prepare = ((sql: string, ...rest: unknown[]) => {
+      trace(sql);
+      return (original as (...a: unknown[]) => unknown)(sql, ...rest);
+    }) as typeof db.sqlite.prepare;
+    db.endTurn();
+    expect(dispatchedRow(db.sqlite, "a")).toEqual({
+      status: "dispatched",
+      daemon: "d1",
+      machine: "m1",
+      at: 5,
+      attempts: 1,
+    });
+    // Built at first use: the insert and the counter, never the dispatch update.
+    expect(statements.filter((s) => s === "UPDATE")).toEqual([]);
+    expect(tasks.totalReceived()).toBe(1);
+  });
+
+  test("a dispatch after the insert was applied is its own update, and both survive a failed commit", () => {
+    using db = openBatched();
+    const { tasks } = db.stores;
+    tasks.savePending(pending("a", 1));
+    tasks.savePending(pending("b", 1));
+    tasks.markDispatched("b", "d1", "m1", 4);
+    db.tx.failCommits = 1;
+    db.endTurn();
+    expect(tasks.get("a")).toBeNull();
+    // After the failed attempt applied the inserts: this dispatch is an update queued behind them.
+    tasks.markDispatched("a", "d2", "m2", 6);
+    db.clock.advance(1000);
+    expect(dispatchedRow(db.sqlite, "a")).toEqual({
+      status: "dispatched",
+      daemon: "d2",
+      machine: "m2",
+      at: 6,
+      attempts: 1,
+    });
+    expect(dispatchedRow(db.sqlite, "b")).toEqual({
+      status: "dispatched",
+      daemon: "d1",
+      machine: "m1",
+      at: 4,
+      attempts: 1,
+    });
+    expect(tasks.totalReceived()).toBe(2);
+  });
+
+  test("a new attempt dispatched in its turn resets the ended row and counts the attempt", () => {
+    using db = openBatched();
+    const { tasks } = db.stores;
+    tasks.savePending(pending("a", 1));
+    tasks.markDispatched("a", "d1", "m1", 2);
+    tasks.markEnded("a", "failed", 3, "boom");
+    db.endTurn();
+    tasks.savePending(pending("a", 10));
+    tasks.markDispatched("a", "d2", "m2", 11);
+    db.endTurn();
+    expect(tasks.get("a")).toMatchObject({
+      status: "dispatched",
+      dispatchedTo: "d2",
+      machineId: "m2",
+      receivedAt: 10,
+      dispatchedAt: 11,
+      completedAt: null,
+      error: null,
+      attempts: 2,
+    });
+    expect(tasks.totalReceived()).toBe(1);
   });
 });
