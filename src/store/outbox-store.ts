@@ -15,34 +15,33 @@ const DROP_SCAN_BATCH = 256;
 
 const p = sql.placeholder;
 
+/** An outbox row as SQLite returns it (critical as 0/1). */
+interface RawEntry {
+  id: number;
+  frame: string;
+  bytes: number;
+  critical: number | boolean;
+}
+
 export function createOutboxStore(reader: StoreReader, writer: StoreWriter): OutboxStore {
-  const appendStmt = writer.prepare((db) =>
-    db
-      .insert(outbox)
-      .values({ frame: p("frame"), bytes: p("bytes"), critical: p("critical") })
-      .prepare(),
+  // Raw bun:sqlite statements where each frame pays (StoreReader.query, StoreWriter.prepare).
+  const appendStmt = writer.prepare((_db, sqlite) =>
+    sqlite.prepare<never, [string, number, number]>(
+      "INSERT INTO outbox (frame, bytes, critical) VALUES (?1, ?2, ?3)",
+    ),
   );
-  const peekStmt = reader
-    .select()
-    .from(outbox)
-    .where(gt(outbox.id, p("after")))
-    .orderBy(asc(outbox.id))
-    .limit(p("limit"))
-    .prepare();
+  const peekStmt = reader.query<RawEntry, [number, number]>(
+    "SELECT id, frame, bytes, critical FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+  );
   const statsStmt = reader
     .select({ frames: count(), bytes: sum(outbox.bytes).mapWith(Number) })
     .from(outbox)
     .prepare();
-  const statsThroughStmt = reader
-    .select({ frames: count(), bytes: sum(outbox.bytes).mapWith(Number) })
-    .from(outbox)
-    .where(lte(outbox.id, p("id")))
-    .prepare();
-  const deleteThroughStmt = writer.prepare((db) =>
-    db
-      .delete(outbox)
-      .where(lte(outbox.id, p("id")))
-      .prepare(),
+  const statsThroughStmt = reader.query<{ frames: number; bytes: number | null }, [number]>(
+    "SELECT COUNT(*) AS frames, SUM(bytes) AS bytes FROM outbox WHERE id <= ?1",
+  );
+  const deleteThroughStmt = writer.prepare((_db, sqlite) =>
+    sqlite.prepare<never, [number]>("DELETE FROM outbox WHERE id <= ?1"),
   );
   // Served by the (critical, id) index: oldest droppable rows after a cursor.
   const droppableStmt = reader
@@ -101,7 +100,7 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
     // Critical frames are never refused: the budget yields for them.
     const refused = !critical && stats.bytes + bytes > maxBytes;
     if (!refused) {
-      tx(appendStmt).run({ frame, bytes, critical: critical ? 1 : 0 });
+      tx(appendStmt).run(frame, bytes, critical ? 1 : 0);
       stats.frames++;
       stats.bytes += bytes;
     }
@@ -121,12 +120,17 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
         stored && (() => stored(null)),
       ),
 
-    peekAfter: (afterId, limit): OutboxEntry[] => peekStmt.all({ after: afterId, limit }),
+    peekAfter: (afterId, limit): OutboxEntry[] => {
+      const rows = peekStmt.all(afterId, limit);
+      // SQLite has no boolean: the column holds 0/1.
+      for (const row of rows) (row as OutboxEntry).critical = row.critical === 1;
+      return rows as unknown as OutboxEntry[];
+    },
 
     deleteThrough: (id) =>
       writer.writeFreeing((tx) => {
-        const gone = statsThroughStmt.get({ id });
-        tx(deleteThroughStmt).run({ id });
+        const gone = statsThroughStmt.get(id);
+        tx(deleteThroughStmt).run(id);
         stats.frames -= gone?.frames ?? 0;
         stats.bytes -= gone?.bytes ?? 0;
       }),

@@ -13,16 +13,30 @@
  * while some `apply` runs. A hot write may be built as a raw bun:sqlite
  * statement (the second argument of `build`): positional binds, no row mapping.
  */
-import type { Database } from "bun:sqlite";
+import type { Database, SQLQueryBindings, Statement } from "bun:sqlite";
 import type { RelayDb } from "./relay-db.ts";
 import type { WriteBatch, Writer } from "./write-batch.ts";
 
 /** Queries only: a store reads the committed state with it. */
-export type StoreReader = Pick<RelayDb, "select">;
+export interface StoreReader extends Pick<RelayDb, "select"> {
+  /**
+   * A raw bun:sqlite SELECT, for a hot read (no row mapping). Anything but a
+   * single SELECT is refused: writes go through StoreWriter.write only.
+   */
+  query<Row, Params extends SQLQueryBindings[]>(sql: string): Statement<Row, Params>;
+}
 
 export function storeReader(db: RelayDb): StoreReader {
+  const sqlite = client(db);
   // Its own object, not the db typed narrower: no cast gives back insert/update/delete.
-  return Object.freeze({ select: db.select.bind(db) as RelayDb["select"] });
+  return Object.freeze({
+    select: db.select.bind(db) as RelayDb["select"],
+    query: <Row, Params extends SQLQueryBindings[]>(sql: string) => {
+      if (!/^\s*SELECT\b/i.test(sql) || sql.includes(";"))
+        throw new Error("StoreReader.query takes a single SELECT");
+      return sqlite.prepare<Row, Params>(sql);
+    },
+  });
 }
 
 const SLOT = Symbol("write statement");

@@ -51,9 +51,23 @@ describe("StoreWriter: no write outside it", () => {
   test("the reader has no write methods at runtime either", () => {
     using db = openDatabase(":memory:");
     const reader = storeReader(db.db) as unknown as Record<string, unknown>;
-    expect(Object.keys(reader)).toEqual(["select"]);
+    expect(Object.keys(reader)).toEqual(["select", "query"]);
     expect(Object.isFrozen(reader)).toBe(true);
     expect(reader.select).toBeInstanceOf(Function);
+  });
+
+  test("the reader's raw query takes one SELECT and refuses a write", () => {
+    using db = openDatabase(":memory:");
+    const reader = storeReader(db.db);
+    expect(reader.query<{ n: number }, []>("SELECT 1 AS n").get()).toEqual({ n: 1 });
+    for (const sql of [
+      "DELETE FROM outbox",
+      "INSERT INTO meta (key, value) VALUES ('k', 'v')",
+      "  update meta set value = 'x'",
+      "SELECT 1; DELETE FROM outbox",
+      "WITH x AS (SELECT 1) DELETE FROM outbox",
+    ])
+      expect(() => reader.query(sql)).toThrow(/single SELECT/);
   });
 
   test("a statement is built inside the first write that uses it, once, and opens only there", () => {
