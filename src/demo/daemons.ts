@@ -28,6 +28,11 @@ export interface DemoDaemons {
 
 const machineIdOf = (i: number): string => `demo-daemon-${i + 1}`;
 
+/**
+ * Connects the demo's daemons and drops one now and then. Its closures share
+ * one state (the connections, the timers, the flap in progress), so it reads
+ * as one unit, a class in all but name, rather than as several functions.
+ */
 export async function startDemoDaemons(plan: DaemonPlan): Promise<DemoDaemons> {
   const connect = async (i: number): Promise<SimDaemon> => {
     const daemon = await connectSimDaemon({

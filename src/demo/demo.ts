@@ -48,6 +48,33 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
+/** How the simulated daemons connect and behave: the options, else the demo's defaults. */
+function daemonPlan(
+  opts: DemoOptions,
+  relay: RelayServer,
+  apiKey: string,
+  rng: () => number,
+): DaemonPlan {
+  const [minRun, maxRun] = opts.runMs ?? DEMO_DEFAULTS.runMs;
+  return {
+    url: relay.url,
+    apiKey,
+    capacities: opts.capacities ?? [...DEMO_DEFAULTS.capacities],
+    behaviour: {
+      runMs: () => minRun + rng() * (maxRun - minRun),
+      outputLines: opts.outputLines ?? DEMO_DEFAULTS.outputLines,
+      failRate: opts.failRate ?? DEMO_DEFAULTS.failRate,
+      rng,
+    },
+    heartbeatMs: opts.daemonHeartbeatMs ?? DEMO_DEFAULTS.daemonHeartbeatMs,
+    flapEveryMs: opts.flapEveryMs === undefined ? DEMO_DEFAULTS.flapEveryMs : opts.flapEveryMs,
+    // Back well within the grace period, so the daemon keeps its tasks.
+    maxAwayMs: Math.min(3000, opts.config.graceMs / 2),
+    rng,
+    onError: (error) => relay.log.log("warn", "demo_daemon_error", { error: String(error) }),
+  };
+}
+
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const rng = opts.rng ?? Math.random;
   const apiKey = `demo-${randomUUID()}`;
@@ -71,29 +98,13 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     await server.stop();
     throw err;
   }
-  const [minRun, maxRun] = opts.runMs ?? DEMO_DEFAULTS.runMs;
-  const plan: DaemonPlan = {
-    url: relay.url,
-    apiKey,
-    capacities: opts.capacities ?? [...DEMO_DEFAULTS.capacities],
-    behaviour: {
-      runMs: () => minRun + rng() * (maxRun - minRun),
-      outputLines: opts.outputLines ?? DEMO_DEFAULTS.outputLines,
-      failRate: opts.failRate ?? DEMO_DEFAULTS.failRate,
-      rng,
+  const daemons = await startDemoDaemons(daemonPlan(opts, relay, apiKey, rng)).catch(
+    async (err) => {
+      await relay.stop();
+      await server.stop();
+      throw err;
     },
-    heartbeatMs: opts.daemonHeartbeatMs ?? DEMO_DEFAULTS.daemonHeartbeatMs,
-    flapEveryMs: opts.flapEveryMs === undefined ? DEMO_DEFAULTS.flapEveryMs : opts.flapEveryMs,
-    // Back well within the grace period, so the daemon keeps its tasks.
-    maxAwayMs: Math.min(3000, opts.config.graceMs / 2),
-    rng,
-    onError: (error) => relay.log.log("warn", "demo_daemon_error", { error: String(error) }),
-  };
-  const daemons = await startDemoDaemons(plan).catch(async (err) => {
-    await relay.stop();
-    await server.stop();
-    throw err;
-  });
+  );
   const rate = opts.ratePerSec ?? DEMO_DEFAULTS.ratePerSec;
   if (rate > 0) server.startSpawning({ ratePerSec: rate, taskName: "demo task" });
 

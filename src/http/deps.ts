@@ -209,7 +209,10 @@ export interface HttpSources {
   reload: HttpDeps["reload"];
 }
 
-/** Adapts the real objects; the composition root (main.ts) only calls this. */
+/**
+ * Adapts the real objects; the composition root (main.ts) only calls this.
+ * One field per HttpDeps member, hence as long as the interface.
+ */
 export function createHttpDeps(src: HttpSources): HttpDeps {
   const { relay, link, outbox, stores } = src;
   return {

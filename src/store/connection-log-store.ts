@@ -21,6 +21,10 @@ export const LOG_PRUNE_EVERY = 64;
 
 const p = sql.placeholder;
 
+/**
+ * One object of small methods over statements prepared here once (hence
+ * longer than a function should be): insert, the per-kind prune, list.
+ */
 export function createConnectionLogStore(
   reader: StoreReader,
   writer: StoreWriter,

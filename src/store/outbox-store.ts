@@ -23,6 +23,10 @@ interface RawEntry {
   critical: number | boolean;
 }
 
+/**
+ * The store is one object of small methods over statements prepared here once
+ * (hence longer than a function should be); the size policy is in `append`.
+ */
 export function createOutboxStore(reader: StoreReader, writer: StoreWriter): OutboxStore {
   // Raw bun:sqlite statements where each frame pays (StoreReader.query, StoreWriter.prepare).
   const appendStmt = writer.prepare((_db, sqlite) =>

@@ -220,6 +220,7 @@ function taskWrites(writer: StoreWriter) {
   };
 }
 
+/** The TaskStore port as one object of one-line methods over taskReads and taskWrites. */
 export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskStore {
   const read = taskReads(reader);
   const w = taskWrites(writer);
