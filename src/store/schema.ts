@@ -37,15 +37,19 @@ export const tasks = sqliteTable(
     error: text("error"),
     lastReportedStatus: text("last_reported_status"),
     attempts: integer("attempts").notNull().default(1),
-    /** FIFO position: max(seq)+1 on every savePending, so a new attempt goes to the back. */
+    /**
+     * FIFO position: max(seq)+1 on every savePending, so a new attempt goes to the back.
+     * Handed out by task-store.ts from a counter it owns (one connection owns the file),
+     * so no index of its own: MAX(seq) is read once per status from the (status, seq)
+     * index, at open and after a rollback.
+     */
     seq: integer("seq").notNull(),
   },
+  // Every index is paid for on each insert of a task (and on every write that changes
+  // one of its columns), so each one here serves a query no other can.
   (t) => [
-    // Unique so MAX(seq) is an index lookup and two tasks never share a position.
-    uniqueIndex("tasks_seq_idx").on(t.seq),
     // loadActive (pending/dispatched in FIFO order); also serves as the status index for
-    // countByStatus and the filtered total, so no separate (status) index is kept: every
-    // index is paid for on each of the several writes a task goes through.
+    // countByStatus and the filtered total, and MAX(seq) status by status.
     index("tasks_status_seq_idx").on(t.status, t.seq),
     // list(): newest first. A status-filtered list sorts the matching rows instead.
     index("tasks_received_idx").on(t.receivedAt, t.seq),

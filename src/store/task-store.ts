@@ -12,12 +12,12 @@ import {
   getTableColumns,
   inArray,
   isNotNull,
-  max,
   notInArray,
   sql,
 } from "drizzle-orm";
 import {
   ACTIVE_STATUSES,
+  TASK_STATUSES,
   type TaskQuery,
   type TaskStore,
   zeroCountsByStatus,
@@ -102,10 +102,13 @@ function taskReads(reader: StoreReader) {
       .from(tasks)
       .groupBy(tasks.status)
       .prepare(),
-    maxSeq: reader
-      .select({ max: max(tasks.seq) })
-      .from(tasks)
-      .prepare(),
+    // One descent of the (status, seq) index per status: no index leads with seq, so
+    // a plain MAX(seq) would scan one (schema.ts).
+    maxSeq: reader.query<{ max: number | null }, []>(
+      `SELECT MAX(m) AS max FROM (${TASK_STATUSES.map(
+        (s) => `SELECT MAX(seq) AS m FROM tasks WHERE status = '${s}'`,
+      ).join(" UNION ALL ")})`,
+    ),
     ended: reader
       .select({ n: count() })
       .from(tasks)

@@ -69,4 +69,32 @@ describe("embedded migrations", () => {
       "tasks",
     ]);
   });
+
+  test("leave each table the indexes its queries need and no more", () => {
+    using dir = tempDir();
+    const file = dir.file("relay.db");
+    openDatabase(file).close();
+    using sqlite = new Database(file);
+    const indexes = sqlite
+      .query<{ name: string }, []>(
+        `SELECT tbl_name || '.' || name AS name FROM sqlite_master
+         WHERE type = 'index' AND tbl_name <> '__drizzle_migrations' ORDER BY tbl_name, name`,
+      )
+      .all()
+      .map((r) => r.name);
+    // Each index is written on every insert into its table: one more must be a decision.
+    expect(indexes).toEqual([
+      "connection_log.connection_log_aggregate_key_idx",
+      "connection_log.connection_log_security_id_idx",
+      "held_commands.held_commands_task_idx",
+      "machine_bindings.sqlite_autoindex_machine_bindings_1",
+      "meta.sqlite_autoindex_meta_1",
+      "outbox.outbox_critical_id_idx",
+      "task_events.sqlite_autoindex_task_events_1",
+      "tasks.sqlite_autoindex_tasks_1",
+      "tasks.tasks_completed_idx",
+      "tasks.tasks_received_idx",
+      "tasks.tasks_status_seq_idx",
+    ]);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { TaskStatus, TaskStore } from "../../src/core/ports.ts";
+import { TASK_STATUSES, type TaskStatus, type TaskStore } from "../../src/core/ports.ts";
 import { TOTAL_RECEIVED_KEY } from "../../src/store/task-store.ts";
 import { BACKENDS, openBatched, openStores, pending, row, tempDir } from "./helpers.ts";
 
@@ -277,6 +277,24 @@ describe("TaskStore (SQLite only)", () => {
     db.stores.tasks.savePending(pending("d", 4));
     expect([db.stores.tasks.get("a")?.seq, db.stores.tasks.get("d")?.seq]).toEqual([4, 5]);
     expect(ids(db.stores.tasks.loadActive())).toEqual(["b", "c", "a", "d"]);
+  });
+
+  test("the sequence continues after a reopen whatever the status of the newest task", () => {
+    // No index leads with seq: the store reads MAX(seq) status by status (task-store.ts).
+    for (const status of TASK_STATUSES) {
+      using dir = tempDir();
+      const file = dir.file("relay.db");
+      {
+        using db = openStores(file);
+        const { tasks } = db.stores;
+        for (const id of ["a", "b", "c"]) tasks.savePending(pending(id, 1));
+        if (status === "dispatched") tasks.markDispatched("c", "d", "m", 2);
+        else if (status !== "pending") tasks.markEnded("c", status, 2, null);
+      }
+      using db = openStores(file);
+      db.stores.tasks.savePending(pending("d", 3));
+      expect([status, db.stores.tasks.get("d")?.seq]).toEqual([status, 4]);
+    }
   });
 
   test("the ended-rows count and the sequence continue after a reopen", () => {
