@@ -17,9 +17,8 @@ import type {
 } from "../core/upstream-socket.ts";
 import { dial } from "./upstream-dial.ts";
 import {
-  encodeClose,
-  encodeFrame,
-  encodeText,
+  closePayload,
+  FrameQueue,
   FrameReader,
   handshakeRequest,
   newKey,
@@ -53,12 +52,14 @@ class FramedSocket implements UpstreamSocket {
   /** The handshake answer so far; null once the server has accepted. */
   private handshake: Buffer | null = Buffer.alloc(0);
   private readonly reader: FrameReader;
-  /** Frames sent this turn, written together at its end. */
-  private queued: Buffer[] = [];
-  private queuedBytes = 0;
+  /**
+   * Frames not written yet: those sent this turn, written together at its
+   * end, after what the kernel did not take last time (waiting for drain).
+   */
+  private readonly out: FrameQueue;
   private flushScheduled = false;
-  /** Bytes the kernel has not taken yet, waiting for drain. */
-  private unsent: Buffer | null = null;
+  /** The kernel did not take everything: nothing is written until the drain event. */
+  private waitingDrain = false;
   private backpressured = false;
   /** The end was reported; nothing more is sent or read. */
   private ended = false;
@@ -75,6 +76,8 @@ class FramedSocket implements UpstreamSocket {
     opts: BatchedTransportOptions,
   ) {
     this.highWater = opts.highWaterBytes ?? 1024 * 1024;
+    // Sends stop at the high-water mark, so a queue past twice that is a one-off.
+    this.out = new FrameQueue(2 * this.highWater);
     this.reader = new FrameReader(opts.maxMessageBytes ?? 64 * 1024 * 1024);
     this.schedule = opts.schedule ?? setImmediate;
     this.connection = dial(
@@ -97,7 +100,8 @@ class FramedSocket implements UpstreamSocket {
 
   send(text: string): SendResult {
     if (this.handshake !== null || this.ended) return "dropped";
-    this.enqueue(encodeText(text));
+    this.out.text(text, Opcode.text);
+    this.scheduleFlush();
     if (this.bufferedAmount() <= this.highWater) return "sent";
     this.backpressured = true;
     return "backpressure";
@@ -120,7 +124,7 @@ class FramedSocket implements UpstreamSocket {
   }
 
   bufferedAmount(): number {
-    return this.queuedBytes + (this.unsent?.length ?? 0);
+    return this.out.length;
   }
 
   pause(): void {
@@ -135,54 +139,46 @@ class FramedSocket implements UpstreamSocket {
 
   /** Queues a close frame and writes what is queued now, ahead of the end of the turn. */
   private sendClose(code: number, reason: string): void {
-    this.enqueue(encodeClose(code, reason));
+    this.out.frame(Opcode.close, closePayload(code, reason));
     this.closing = true;
     this.flush();
   }
 
   /** Half-closes once the kernel has every byte (the close frame last); drained() retries. */
   private endOnceSent(): void {
-    if (this.closing && this.unsent === null && this.queued.length === 0) {
+    if (this.closing && this.out.length === 0) {
       this.closing = false;
       this.socket?.end();
     }
   }
 
-  private enqueue(frame: Buffer): void {
-    this.queued.push(frame);
-    this.queuedBytes += frame.length;
+  private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     this.schedule(() => this.flush());
   }
 
-  /** Writes the turn's frames in one go; what the kernel leaves waits for drain. */
+  /** Writes the turn's frames in one go; while the kernel is full they wait for drain. */
   private flush(): void {
     this.flushScheduled = false;
-    if (this.queued.length === 0 || !this.socket) return;
+    if (this.out.length === 0 || !this.socket || this.waitingDrain) return;
     if (this.ended && !this.closing) return;
-    const data =
-      this.queued.length === 1
-        ? (this.queued[0] as Buffer)
-        : Buffer.concat(this.queued, this.queuedBytes);
-    this.queued = [];
-    this.queuedBytes = 0;
-    if (this.unsent) {
-      this.unsent = Buffer.concat([this.unsent, data]);
-      return;
-    }
-    const written = this.socket.write(data);
-    if (written < data.length) this.unsent = data.subarray(Math.max(0, written));
+    this.write(this.socket);
     // The kernel may take the whole turn at once: then no drain event will come.
     this.maybeDrained();
   }
 
+  /** One write of everything waiting; what the kernel leaves stays queued, in order. */
+  private write(socket: Socket): void {
+    const data = this.out.peek();
+    const written = socket.write(data);
+    this.out.consumed(Math.max(0, written));
+    this.waitingDrain = written < data.length;
+  }
+
   private drained(): void {
-    if (this.unsent && this.socket) {
-      const data = this.unsent;
-      const written = this.socket.write(data);
-      this.unsent = written < data.length ? data.subarray(Math.max(0, written)) : null;
-    }
+    this.waitingDrain = false;
+    if (this.out.length > 0 && this.socket) this.write(this.socket);
     this.maybeDrained();
     this.endOnceSent();
   }
@@ -218,12 +214,17 @@ class FramedSocket implements UpstreamSocket {
     for (const event of this.reader.push(bytes)) {
       if (this.ended) return;
       if (event.kind === "message") this.handlers.onMessage(event.text);
-      else if (event.kind === "ping") this.enqueue(encodeFrame(Opcode.pong, event.payload));
+      else if (event.kind === "ping") this.pong(event.payload);
       else if (event.kind === "close")
         // Echo the code (RFC 6455 §5.5.1); none given (1005) may not be sent back.
         this.close(event.code === 1005 ? 1000 : event.code, event.reason);
       else this.protocolError(event.code, event.reason);
     }
+  }
+
+  private pong(payload: Buffer): void {
+    this.out.frame(Opcode.pong, payload);
+    this.scheduleFlush();
   }
 
   /** Fails the connection as §7.1.7 asks: a close frame with the reason's code, then the end. */
@@ -252,11 +253,7 @@ class FramedSocket implements UpstreamSocket {
   private finish(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    if (!this.closing) {
-      this.queued = [];
-      this.queuedBytes = 0;
-      this.unsent = null;
-    }
+    if (!this.closing) this.out.clear();
     this.handlers.onClose(code, reason);
   }
 }

@@ -1,15 +1,18 @@
 /**
- * The client side of RFC 6455, with no I/O: the opening handshake and masked
- * frames out (frames in: ws-frame-reader.ts). The upstream link uses it over a
- * raw socket because Bun's WebSocket client writes every frame with its own
- * syscall and has no cork: writing a turn's frames in one buffer costs less
- * relay CPU a frame (BENCHMARKS.md).
+ * The client side of RFC 6455, with no I/O: the opening handshake and
+ * control frames (frames in: ws-frame-reader.ts; the queue of masked frames
+ * out: ws-frame-writer.ts). The upstream link uses it over a raw socket
+ * because Bun's WebSocket client writes every frame with its own syscall and
+ * has no cork: writing a turn's frames in one buffer costs less relay CPU a
+ * frame (BENCHMARKS.md).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { err, ok, type Result } from "../protocol/result.ts";
 import { Opcode } from "./ws-frame-reader.ts";
+import { headerBytes, maskInPlace, masks } from "./ws-frame-writer.ts";
 
 export { FrameReader, Opcode, type ServerEvent } from "./ws-frame-reader.ts";
+export { FrameQueue } from "./ws-frame-writer.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -86,78 +89,29 @@ export function readHandshake(received: Buffer, key: string): Result<Buffer, str
   return ok(rest);
 }
 
-/** Random masking keys, drawn in bulk: one getRandomValues call per 1,024 frames. */
-class MaskPool {
-  private pool = Buffer.alloc(4096);
-  private at = this.pool.length;
-
-  next(): Buffer {
-    if (this.at >= this.pool.length) {
-      crypto.getRandomValues(this.pool);
-      this.at = 0;
-    }
-    const key = this.pool.subarray(this.at, this.at + 4);
-    this.at += 4;
-    return key;
-  }
-}
-
-const masks = new MaskPool();
-
-/** Writes a frame header (FIN, opcode, masked length, mask) for n payload bytes; returns where the payload goes. */
-function frameFor(opcode: number, n: number): { frame: Buffer; at: number } {
-  const header = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+/** One masked frame of `payload` in a buffer of its own (control frames, tests). */
+export function encodeFrame(opcode: number, payload: Buffer): Buffer {
+  const n = payload.length;
+  const header = headerBytes(n);
   const frame = Buffer.allocUnsafe(header + 4 + n);
   frame[0] = 0x80 | opcode;
-  if (n < 126) {
+  if (header === 2) {
     frame[1] = 0x80 | n;
-  } else if (n < 65_536) {
+  } else if (header === 4) {
     frame[1] = 0x80 | 126;
     frame.writeUInt16BE(n, 2);
   } else {
     frame[1] = 0x80 | 127;
     frame.writeBigUInt64BE(BigInt(n), 2);
   }
-  masks.next().copy(frame, header);
-  return { frame, at: header + 4 };
-}
-
-/** Client frames must be masked (RFC 6455 §5.3): XORs the payload in place with the frame's key. */
-function mask(frame: Buffer, at: number): void {
-  const k0 = frame[at - 4] as number;
-  const k1 = frame[at - 3] as number;
-  const k2 = frame[at - 2] as number;
-  const k3 = frame[at - 1] as number;
-  const end = frame.length;
-  let i = at;
-  for (; i + 4 <= end; i += 4) {
-    frame[i] = (frame[i] as number) ^ k0;
-    frame[i + 1] = (frame[i + 1] as number) ^ k1;
-    frame[i + 2] = (frame[i + 2] as number) ^ k2;
-    frame[i + 3] = (frame[i + 3] as number) ^ k3;
-  }
-  for (let j = 0; i < end; i++, j++)
-    frame[i] = (frame[i] as number) ^ (j === 0 ? k0 : j === 1 ? k1 : k2);
-}
-
-/** One masked frame of `payload`. */
-export function encodeFrame(opcode: number, payload: Buffer): Buffer {
-  const { frame, at } = frameFor(opcode, payload.length);
-  payload.copy(frame, at);
-  mask(frame, at);
+  masks.writeNext(frame, header);
+  payload.copy(frame, header + 4);
+  maskInPlace(frame, null, header + 4, frame.length);
   return frame;
 }
 
-/** One masked text frame, the text encoded straight into it (no intermediate buffer). */
-export function encodeText(text: string): Buffer {
-  const { frame, at } = frameFor(Opcode.text, Buffer.byteLength(text));
-  frame.write(text, at, "utf8");
-  mask(frame, at);
-  return frame;
-}
-
-/** A close frame; the reason is cut to the 123 bytes a control frame has room for (§5.5). */
-export function encodeClose(code: number, reason: string): Buffer {
+/** A close frame's payload; the reason is cut to the 123 bytes a control frame has room for (§5.5). */
+export function closePayload(code: number, reason: string): Buffer {
   let text = Buffer.from(reason);
   if (text.length > 123) {
     let end = 123;
@@ -168,5 +122,9 @@ export function encodeClose(code: number, reason: string): Buffer {
   const body = Buffer.allocUnsafe(2 + text.length);
   body.writeUInt16BE(code, 0);
   text.copy(body, 2);
-  return encodeFrame(Opcode.close, body);
+  return body;
 }
+
+/** A close frame (closePayload). */
+export const encodeClose = (code: number, reason: string): Buffer =>
+  encodeFrame(Opcode.close, closePayload(code, reason));
