@@ -4,12 +4,25 @@
  * key; a task's rows go with the task (ON DELETE CASCADE when prune() removes
  * it, and task-store.ts drops them when a new attempt starts).
  */
-import { and, asc, desc, eq, sql } from "drizzle-orm";
+import { asc, desc, eq, sql } from "drizzle-orm";
 import type { TaskEvent, TaskEventStore } from "../core/ports.ts";
 import { taskEvents } from "./schema.ts";
 import type { StoreReader, StoreWriter } from "./store-writer.ts";
 
 const p = sql.placeholder;
+
+/** task_id, n, at, kind, machine_id, detail, upstream, output_frames, output_bytes */
+type InsertArgs = [
+  string,
+  number,
+  number,
+  string,
+  string | null,
+  string | null,
+  string | null,
+  number,
+  number,
+];
 
 const columns = {
   n: taskEvents.n,
@@ -36,33 +49,35 @@ export function createTaskEventStore(reader: StoreReader, writer: StoreWriter): 
     .orderBy(desc(taskEvents.n))
     .limit(1)
     .prepare();
-  const insert = writer.prepare((db) =>
-    db
-      .insert(taskEvents)
-      .values({
-        taskId: p("taskId"),
-        n: p("n"),
-        at: p("at"),
-        kind: p("kind"),
-        machineId: p("machineId"),
-        detail: p("detail"),
-        upstream: p("upstream"),
-        outputFrames: p("outputFrames"),
-        outputBytes: p("outputBytes"),
-      })
-      .prepare(),
+  // Raw bun:sqlite statements: every task's end writes one (and some tasks a few
+  // more), so an event costs a bind and a step, without drizzle's parameter mapping.
+  const insert = writer.prepare((_db, sqlite) =>
+    sqlite.prepare<never, InsertArgs>(
+      `INSERT INTO task_events (task_id, n, at, kind, machine_id, detail, upstream,
+         output_frames, output_bytes)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
+    ),
   );
-  const evict = writer.prepare((db) =>
-    db
-      .delete(taskEvents)
-      .where(and(eq(taskEvents.taskId, p("taskId")), eq(taskEvents.n, p("n"))))
-      .prepare(),
+  const evict = writer.prepare((_db, sqlite) =>
+    sqlite.prepare<never, [string, number]>(
+      "DELETE FROM task_events WHERE task_id = ?1 AND n = ?2",
+    ),
   );
   return {
-    append: (taskId, event, evicted) =>
+    append: (taskId, e, evicted) =>
       writer.write((tx) => {
-        tx(insert).run({ taskId, ...event });
-        if (evicted !== null) tx(evict).run({ taskId, n: evicted });
+        tx(insert).run(
+          taskId,
+          e.n,
+          e.at,
+          e.kind,
+          e.machineId,
+          e.detail,
+          e.upstream,
+          e.outputFrames,
+          e.outputBytes,
+        );
+        if (evicted !== null) tx(evict).run(taskId, evicted);
       }),
     list: (taskId) => list.all({ taskId }) as TaskEvent[],
     last: (taskId) => (last.get({ taskId }) as TaskEvent | undefined) ?? null,
