@@ -21,8 +21,8 @@ export interface DaemonFrameDeps {
   readonly timeline: Pick<TimelineEvents, "output">;
   /** Sends to a daemon once the writes before are committed. */
   reply(conn: DaemonConnection, text: string): void;
-  /** To the server, counted once for /metrics. */
-  forwardUp(type: string, text: string, critical: boolean): void;
+  /** To the server, counted once for /metrics (`bytes`: its UTF-8 length, when already known). */
+  forwardUp(type: string, text: string, critical: boolean, bytes?: number): void;
   /** The sum of capacities may have changed. */
   capacityChanged(): void;
 }
@@ -63,9 +63,10 @@ export class DaemonFrames {
       this.deps.tasks.reportStatus(frame.taskId, frame.newStatus);
       this.deps.forwardUp(frame.kind, text, true);
     } else {
-      // Counted in memory, never a row per frame (task-timeline.ts).
-      this.deps.timeline.output(frame.taskId, Buffer.byteLength(text));
-      this.deps.forwardUp(frame.type, text, false);
+      // Counted in memory, never a row per frame (task-timeline.ts); the count serves both.
+      const bytes = Buffer.byteLength(text);
+      this.deps.timeline.output(frame.taskId, bytes);
+      this.deps.forwardUp(frame.type, text, false, bytes);
     }
   }
 

@@ -113,7 +113,7 @@ export class Relay implements UpstreamListener {
       liveness: this.liveness,
       timeline: this.timeline,
       reply: (conn, text) => this.reply(conn, text),
-      forwardUp: (type, text, critical) => this.forwardUp(type, text, critical),
+      forwardUp: (type, text, critical, bytes) => this.forwardUp(type, text, critical, bytes),
       capacityChanged: () => this.capacityChanged(),
     });
     this.serverFrames = new ServerFrames({
@@ -314,9 +314,9 @@ export class Relay implements UpstreamListener {
   }
 
   /** Every daemon frame for the server goes through here, so /metrics counts each once. */
-  private forwardUp(type: string, text: string, critical: boolean): void {
+  private forwardUp(type: string, text: string, critical: boolean, bytes?: number): void {
     this.upstream.forward(text, critical);
-    this.stats.relayedToServer(type, text);
+    this.stats.relayedToServer(type, text, bytes);
   }
 
   /** A daemon passed authentication: give it its machine's tasks and work. */

@@ -116,11 +116,11 @@ export class RelayStats {
     this.bytesFromServer += bytes;
   }
 
-  /** A daemon frame was handed to the upstream socket or outbox. */
-  relayedToServer(type: string, text: string): void {
+  /** A daemon frame was handed to the upstream socket or outbox; `bytes`: its UTF-8 length if counted already. */
+  relayedToServer(type: string, text: string, bytes = Buffer.byteLength(text)): void {
     const counts = this.daemonToServer;
     counts.frames[UP_TYPES.has(type) ? (type as DaemonToServerType) : "other"] += 1;
-    counts.bytes += Buffer.byteLength(text);
+    counts.bytes += bytes;
     if (this.sampleStart >= 0) {
       this.frameLatency.observe((this.now() - this.sampleStart) / 1000);
       this.sampleStart = -1;
