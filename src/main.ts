@@ -4,17 +4,16 @@
  * relay, the default), `demo` (the relay with simulated peers), `status`
  * (ask a running relay) or `drain` (drain one and wait until it is empty).
  * The only module that reads process.env, and only to
- * hand it to loadConfig.
+ * hand it to loadConfig. The relay and the demo are imported when their
+ * command runs, so --help, --version, status and drain do not load them.
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { runDemoCommand } from "./cli/demo.ts";
 import { parseDrainArgs, runDrain } from "./cli/drain.ts";
 import { helpText } from "./cli/help.ts";
 import { firstShutdownSignal, onReloadSignal, stopWithin } from "./cli/signals.ts";
 import { parseStatusArgs, runStatus } from "./cli/status.ts";
 import { type Config, type ConfigIo, loadConfig, rereadSecrets } from "./config/config.ts";
-import { startRelayServer } from "./relay-server.ts";
 import { VERSION, versionLine } from "./version.ts";
 
 const EXIT_BAD_CONFIG = 2;
@@ -30,6 +29,7 @@ const err = (line: string): void => console.error(line);
 async function serve(config: Config, argv: readonly string[], io: ConfigIo): Promise<number> {
   // Listening before the start, so that a signal during it still gets a clean stop.
   const shutdown = firstShutdownSignal();
+  const { startRelayServer } = await import("./relay-server.ts");
   const relay = await startRelayServer(config, {
     rereadSecrets: () => rereadSecrets(process.env, argv, io),
   });
@@ -69,8 +69,10 @@ async function main(argv: string[]): Promise<number> {
     case "serve":
       if (args.length === 0) return serve(config, argv, configIo);
       break;
-    case "demo":
+    case "demo": {
+      const { runDemoCommand } = await import("./cli/demo.ts");
       return runDemoCommand({ env: process.env, argv, args, configIo, out, err });
+    }
     case "status": {
       const parsed = parseStatusArgs(args, `http://127.0.0.1:${config.port}`);
       if (!parsed.ok) {
