@@ -175,9 +175,20 @@ export interface OutboxStore {
   ): void;
   /** Committed entries with id > `afterId`, oldest first. */
   peekAfter(afterId: number, limit: number): OutboxEntry[];
-  /** Deletes every entry with id <= `id` (they were sent). */
-  deleteThrough(id: number): void;
-  /** Committed frames and bytes. */
+  /**
+   * Every entry with id <= `id` was sent: from now on it is not counted
+   * (stats) nor dropped by the limit, and its delete rides on the next commit
+   * that another write causes, asking for none of its own. Until that commit a
+   * crash keeps it, and it is sent again after the restart (at least once).
+   */
+  markSent(id: number): void;
+  /**
+   * Writes the delete of the entries marked sent as a write of its own (a
+   * commit), unless a commit already carried it; false when none was needed.
+   * For an idle relay (a timer) and for shutdown.
+   */
+  deleteSent(): boolean;
+  /** Committed frames and bytes, not counting the entries marked sent. */
   stats(): { frames: number; bytes: number };
 }
 

@@ -4,7 +4,7 @@
  * straight to the socket; otherwise it is appended to the durable outbox,
  * which drains in order, before any newer frame, once the link is back.
  */
-import type { Clock } from "./clock.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
 import type { EventLog, OutboxDrop, OutboxStore, SendResult } from "./ports.ts";
 
 export interface UpstreamSink {
@@ -45,6 +45,12 @@ export interface OutboxCounters {
 }
 
 const DRAIN_BATCH = 512;
+/**
+ * The delete of sent rows rides on the next commit another write causes; when
+ * none comes within this long, it is written on its own (an idle relay), so a
+ * crash resends at most what was sent in the last second or so.
+ */
+export const SENT_DELETE_MS = 1000;
 /** Backlog (frames) above which daemons are paused while the link catches up. */
 const CONGESTION_BACKLOG = 256;
 
@@ -58,8 +64,10 @@ export class UpstreamOutbox {
   /** Appends not committed yet: the rows a drain could not see. */
   private unconfirmed = 0;
   private drainWaiting = false;
-  /** Highest outbox id sent; rows up to it are deleted by a write that may still be queued. */
+  /** Highest outbox id sent; rows up to it are deleted with the next commit (OutboxStore.markSent). */
   private sentThrough = 0;
+  /** Writes the delete of sent rows if no commit carried it meanwhile (SENT_DELETE_MS). */
+  private deleteTimer: TimerHandle | null = null;
   readonly counters: OutboxCounters = { droppedFrames: 0, droppedBytes: 0 };
 
   constructor(
@@ -123,11 +131,13 @@ export class UpstreamOutbox {
   }
 
   /**
-   * Judged on committed rows, after each append commits and after the deletes
-   * of sent rows do: a non-critical append never leaves the outbox over its
-   * limit (it makes room or is refused), so over it means full of frames that
-   * may not be dropped. What was read before the pause took effect (one read
-   * per socket) is still kept, so it can exceed the limit by that much.
+   * Judged on committed rows not sent yet, after each append commits and
+   * after each drain (a sent row no longer counts: its delete goes with the
+   * next commit, ahead of that commit's appends, so it never takes room from
+   * them): a non-critical append never leaves the outbox over its limit (it
+   * makes room or is refused), so over it means full of frames that may not
+   * be dropped. What was read before the pause took effect (one read per
+   * socket) is still kept, so it can exceed the limit by that much.
    */
   private readonly updateFull = (): void => {
     const { bytes } = this.store.stats();
@@ -154,7 +164,7 @@ export class UpstreamOutbox {
     this.listener.flowChanged(congested);
   }
 
-  /** What the outbox holds (committed), and how many frames wait to be sent in all. */
+  /** What the outbox holds (committed, not sent yet), and how many frames wait to be sent in all. */
   stats(): { frames: number; bytes: number; waiting: number } {
     return { ...this.store.stats(), waiting: this.backlog };
   }
@@ -179,6 +189,28 @@ export class UpstreamOutbox {
   onDrain(): void {
     this.blocked = false;
     this.drain();
+  }
+
+  /**
+   * Shutdown, before the batch's final flush: the delete of the rows sent
+   * since the last commit is written, so that a restart does not send them again.
+   */
+  stop(): void {
+    if (this.deleteTimer !== null) this.clock.clearTimeout(this.deleteTimer);
+    this.deleteTimer = null;
+    this.store.deleteSent();
+  }
+
+  /** Sent through `id`: its delete waits for the next commit, or SENT_DELETE_MS at most. */
+  private markSent(id: number): void {
+    this.sentThrough = id;
+    this.store.markSent(id);
+    if (this.full) this.updateFull();
+    if (this.deleteTimer !== null) return;
+    this.deleteTimer = this.clock.setTimeout(() => {
+      this.deleteTimer = null;
+      this.store.deleteSent();
+    }, SENT_DELETE_MS);
   }
 
   private append(text: string, critical: boolean): void {
@@ -256,11 +288,7 @@ export class UpstreamOutbox {
             break;
           }
         }
-        if (lastSent >= 0) {
-          this.sentThrough = lastSent;
-          this.store.deleteThrough(lastSent);
-          if (this.full) this.afterCommit(this.updateFull);
-        }
+        if (lastSent >= 0) this.markSent(lastSent);
         if (lastSent < 0 || this.blocked) break;
         if (batch.length === DRAIN_BATCH && this.backlog > 0) {
           this.clock.setTimeout(this.drainSoon, 0);

@@ -152,10 +152,15 @@ export class Upstream {
     return true;
   }
 
-  /** Shutdown: waits (bounded) for written frames to leave, then closes the link with 1000. */
+  /**
+   * Shutdown: waits (bounded) for written frames to leave, then closes the
+   * link with 1000 and writes the delete of what was sent (UpstreamOutbox.stop),
+   * for the storage's final flush to commit.
+   */
   async stop(flushMs: number): Promise<void> {
     await this.link.flush(flushMs);
     this.link.stop();
+    this.outbox.stop();
   }
 
   private emit(event: UpstreamEvent): void {

@@ -45,7 +45,12 @@ export function probeBatch(batch: WriteBatch, plan: FaultPlan, applyFaults: bool
   };
   // Passed on only if the batch has it: the stores pick their path by its presence.
   const freeing = batch.writeFreeing?.bind(batch);
-  if (freeing) proxy.writeFreeing = (apply) => freeing(applyFaults ? faulty(apply) : apply);
+  if (freeing)
+    proxy.writeFreeing = (apply, committed) =>
+      freeing(applyFaults ? faulty(apply) : apply, committed);
+  const along = batch.writeAlong?.bind(batch);
+  if (along)
+    proxy.writeAlong = (apply, committed) => along(applyFaults ? faulty(apply) : apply, committed);
   return proxy;
 }
 

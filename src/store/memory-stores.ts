@@ -28,11 +28,19 @@ export { MemoryTaskStore } from "./memory-task-store.ts";
 export class MemoryOutboxStore implements OutboxStore {
   readonly entries: OutboxEntry[] = [];
   private nextId = 1;
+  /** Entries up to this id were sent: not counted, deleted by the next commit (markSent). */
+  private sentThrough = 0;
+  private deletedThrough = 0;
 
   constructor(private readonly writer: Writer = directWriter) {}
 
+  /** The entries still held for the server. */
+  private held(): OutboxEntry[] {
+    return this.entries.filter((e) => e.id > this.sentThrough);
+  }
+
   private bytes(): number {
-    return this.entries.reduce((n, e) => n + e.bytes, 0);
+    return this.held().reduce((n, e) => n + e.bytes, 0);
   }
 
   append(
@@ -51,7 +59,7 @@ export class MemoryOutboxStore implements OutboxStore {
         let freed = 0;
         for (let i = 0; i < this.entries.length && total + bytes > maxBytes; ) {
           const e = this.entries[i] as OutboxEntry;
-          if (e.critical) {
+          if (e.critical || e.id <= this.sentThrough) {
             i++;
             continue;
           }
@@ -78,15 +86,35 @@ export class MemoryOutboxStore implements OutboxStore {
       .map((e) => ({ ...e }));
   }
 
-  deleteThrough(id: number): void {
-    (this.writer.writeFreeing ?? this.writer.write).call(this.writer, () => {
-      while (this.entries.length > 0 && (this.entries[0] as OutboxEntry).id <= id)
-        this.entries.shift();
-    });
+  markSent(id: number): void {
+    if (id <= this.sentThrough) return;
+    this.sentThrough = id;
+    const w = this.writer;
+    if (w.writeAlong) w.writeAlong(() => this.deleteThrough(id), this.deleted);
+    else w.write(() => this.deleteThrough(id), this.deleted);
   }
 
+  deleteSent(): boolean {
+    if (this.deletedThrough >= this.sentThrough) return false;
+    const id = this.sentThrough;
+    const w = this.writer;
+    if (w.writeFreeing) w.writeFreeing(() => this.deleteThrough(id), this.deleted);
+    else w.write(() => this.deleteThrough(id), this.deleted);
+    return true;
+  }
+
+  private deleteThrough(id: number): number {
+    while (this.entries.length > 0 && (this.entries[0] as OutboxEntry).id <= id)
+      this.entries.shift();
+    return id;
+  }
+
+  private readonly deleted = (id: number): void => {
+    this.deletedThrough = Math.max(this.deletedThrough, id);
+  };
+
   stats(): { frames: number; bytes: number } {
-    return { frames: this.entries.length, bytes: this.bytes() };
+    return { frames: this.held().length, bytes: this.bytes() };
   }
 
   frames(): string[] {

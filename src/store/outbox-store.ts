@@ -3,9 +3,10 @@
  * runs where the rows are, as part of the append, so it always sees the rows
  * the database will hold. frames/bytes live in memory: counted at open and
  * after a rollback, then moved by exactly what each applied statement added
- * or removed.
+ * or removed, and by the rows marked sent (no longer counted, though their
+ * delete waits for the next commit: see OutboxStore.markSent).
  */
-import { and, asc, count, eq, gt, lte, sql, sum } from "drizzle-orm";
+import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
 import type { OutboxDrop, OutboxEntry, OutboxStore } from "../core/ports.ts";
 import { outbox } from "./schema.ts";
 import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
@@ -23,6 +24,11 @@ interface RawEntry {
   critical: number | boolean;
 }
 
+interface RawStats {
+  frames: number;
+  bytes: number | null;
+}
+
 /**
  * The store is one object of small methods over statements prepared here once
  * (hence longer than a function should be); the size policy is in `append`.
@@ -37,12 +43,8 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
   const peekStmt = reader.query<RawEntry, [number, number]>(
     "SELECT id, frame, bytes, critical FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
   );
-  const statsStmt = reader
-    .select({ frames: count(), bytes: sum(outbox.bytes).mapWith(Number) })
-    .from(outbox)
-    .prepare();
-  const statsThroughStmt = reader.query<{ frames: number; bytes: number | null }, [number]>(
-    "SELECT COUNT(*) AS frames, SUM(bytes) AS bytes FROM outbox WHERE id <= ?1",
+  const statsStmt = reader.query<RawStats, [number, number]>(
+    "SELECT COUNT(*) AS frames, SUM(bytes) AS bytes FROM outbox WHERE id > ?1 AND id <= ?2",
   );
   const deleteThroughStmt = writer.prepare((_db, sqlite) =>
     sqlite.prepare<never, [number]>("DELETE FROM outbox WHERE id <= ?1"),
@@ -62,20 +64,33 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
       .prepare(),
   );
 
+  /** Rows after `sentThrough`: what the outbox still holds for the server. */
   const stats = { frames: 0, bytes: 0 };
+  /** Highest id marked sent: rows up to it are not counted, and go with the next commit. */
+  let sentThrough = 0;
+  /** Highest id whose delete is committed. */
+  let deletedThrough = 0;
   const reload = (): void => {
-    const row = statsStmt.get();
+    const row = statsStmt.get(sentThrough, Number.MAX_SAFE_INTEGER);
     stats.frames = row?.frames ?? 0;
     stats.bytes = row?.bytes ?? 0;
   };
   reload();
   writer.onRollback(reload);
+  const deleteThrough = (tx: WriteTx, id: number): number => {
+    tx(deleteThroughStmt).run(id);
+    return id;
+  };
+  const deleted = (id: number): void => {
+    deletedThrough = Math.max(deletedThrough, id);
+  };
 
   /** Deletes the oldest non-critical rows whose sizes add up to `bytes`. */
   const dropOldest = (tx: WriteTx, bytes: number): { frames: number; bytes: number } => {
     let frames = 0;
     let freed = 0;
-    let lastId = 0;
+    // Rows marked sent are not counted: their delete, ahead in this transaction, frees them.
+    let lastId = sentThrough;
     while (freed < bytes) {
       const batch = droppableStmt.all({ after: lastId });
       for (const row of batch) {
@@ -131,13 +146,22 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
       return rows as unknown as OutboxEntry[];
     },
 
-    deleteThrough: (id) =>
-      writer.writeFreeing((tx) => {
-        const gone = statsThroughStmt.get(id);
-        tx(deleteThroughStmt).run(id);
-        stats.frames -= gone?.frames ?? 0;
-        stats.bytes -= gone?.bytes ?? 0;
-      }),
+    markSent: (id) => {
+      if (id <= sentThrough) return;
+      // Every row up to `id` is committed (the drain read it): counted from the table as it is.
+      const gone = statsStmt.get(sentThrough, id);
+      stats.frames -= gone?.frames ?? 0;
+      stats.bytes -= gone?.bytes ?? 0;
+      sentThrough = id;
+      writer.writeAlong((tx) => deleteThrough(tx, id), deleted);
+    },
+
+    deleteSent: () => {
+      if (deletedThrough >= sentThrough) return false;
+      const id = sentThrough;
+      writer.writeFreeing((tx) => deleteThrough(tx, id), deleted);
+      return true;
+    },
 
     stats: () => ({ frames: stats.frames, bytes: stats.bytes }),
   };

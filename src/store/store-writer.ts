@@ -70,7 +70,9 @@ export interface StoreWriter {
     dropped?: (err: unknown) => void,
   ): void;
   /** Writer.writeFreeing where the batch has it, else an ordinary write. */
-  writeFreeing(apply: (tx: WriteTx) => void): void;
+  writeFreeing<T>(apply: (tx: WriteTx) => NotPromise<T>, committed?: (result: T) => void): void;
+  /** Writer.writeAlong where the batch has it, else an ordinary write (a commit of its own). */
+  writeAlong<T>(apply: (tx: WriteTx) => NotPromise<T>, committed?: (result: T) => void): void;
   /** After a rolled-back transaction: reload what the store caches from the committed state. */
   onRollback(reload: () => void): void;
 }
@@ -105,8 +107,14 @@ export function createStoreWriter(db: RelayDb, queue: WriteQueue): StoreWriter {
   return {
     prepare: (build) => ({ [SLOT]: { build, built: undefined } }),
     write: (apply, committed, dropped) => queue.write(inWrite(apply), committed, dropped),
-    writeFreeing: (apply) =>
-      queue.writeFreeing ? queue.writeFreeing(inWrite(apply)) : queue.write(inWrite(apply)),
+    writeFreeing: (apply, committed) =>
+      queue.writeFreeing
+        ? queue.writeFreeing(inWrite(apply), committed)
+        : queue.write(inWrite(apply), committed),
+    writeAlong: (apply, committed) =>
+      queue.writeAlong
+        ? queue.writeAlong(inWrite(apply), committed)
+        : queue.write(inWrite(apply), committed),
     onRollback: (reload) => queue.onRollback(reload),
   };
 }

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import type { OutboxDrop } from "../../src/core/ports.ts";
-import { BACKENDS, NO_LIMIT, openStores, row, tempDir } from "./helpers.ts";
+import type { OutboxDrop, SendResult } from "../../src/core/ports.ts";
+import { SENT_DELETE_MS, UpstreamOutbox } from "../../src/core/upstream-outbox.ts";
+import { FakeLog } from "../unit/fakes.ts";
+import { BACKENDS, NO_LIMIT, openBatched, openStores, row, tempDir } from "./helpers.ts";
 
 const frames = (entries: { frame: string }[]) => entries.map((e) => e.frame);
 
@@ -36,18 +38,18 @@ for (const backend of BACKENDS) {
       expect(outbox.stats()).toEqual({ frames: 4, bytes: 4 });
     });
 
-    test("deleteThrough removes everything up to the id and updates stats", () => {
+    test("markSent (unbatched: deleted at once) removes everything up to the id and updates stats", () => {
       using s = backend.open();
       const { outbox } = s.stores;
       for (const f of ["a", "bb", "ccc", "dddd"]) outbox.append(f, f === "bb", NO_LIMIT);
       const second = outbox.peekAfter(0, 2)[1];
       if (second === undefined) throw new Error("expected two entries");
-      outbox.deleteThrough(second.id);
+      outbox.markSent(second.id);
       expect(frames(outbox.peekAfter(0, 10))).toEqual(["ccc", "dddd"]);
       expect(outbox.stats()).toEqual({ frames: 2, bytes: 7 });
-      outbox.deleteThrough(second.id);
+      outbox.markSent(second.id);
       expect(outbox.stats()).toEqual({ frames: 2, bytes: 7 });
-      outbox.deleteThrough(Number.MAX_SAFE_INTEGER);
+      outbox.markSent(Number.MAX_SAFE_INTEGER);
       expect([outbox.peekAfter(0, 10), outbox.stats()]).toEqual([[], { frames: 0, bytes: 0 }]);
     });
 
@@ -170,8 +172,85 @@ describe("OutboxStore (SQLite only)", () => {
     expect(outbox.stats()).toEqual(table());
     const some = outbox.peekAfter(0, 40).at(-1);
     if (some === undefined) throw new Error("expected entries");
-    outbox.deleteThrough(some.id);
+    outbox.markSent(some.id);
     expect(outbox.stats()).toEqual(table());
     expect(outbox.stats().bytes).toBeLessThanOrEqual(1500);
+  });
+});
+
+describe("OutboxStore: sent rows deleted with the next commit (SQLite, batched)", () => {
+  /** A relay process on the file: its outbox over a write batch, sending to `sent`. */
+  const boot = (path: string, sent: string[]) => {
+    const db = openBatched({ path });
+    const sink = {
+      send: (text: string): SendResult => {
+        sent.push(text);
+        return "sent";
+      },
+    };
+    const log = new FakeLog();
+    const outbox = new UpstreamOutbox(sink, db.stores.outbox, NO_LIMIT, db.clock, log, (fn) =>
+      db.stores.afterCommit(fn),
+    );
+    return { db, outbox };
+  };
+
+  test("a crash between the send and the commit of its delete sends the row again: a duplicate, never a loss", () => {
+    using dir = tempDir();
+    const path = dir.file("relay.db");
+    const sent: string[] = [];
+    const first = boot(path, sent);
+    first.outbox.onAuthenticated();
+    first.outbox.forward("taskComplete-1", true);
+    first.db.endTurn();
+    expect(sent).toEqual(["taskComplete-1"]);
+    expect(first.outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 0 });
+    // kill -9 before any other commit: the row is still in the file.
+    first.db.close();
+
+    const second = boot(path, sent);
+    expect(second.outbox.stats()).toEqual({ frames: 1, bytes: 14, waiting: 1 });
+    second.outbox.onAuthenticated();
+    expect(sent).toEqual(["taskComplete-1", "taskComplete-1"]);
+    // This time the fallback timer writes the delete before the crash.
+    second.db.clock.advance(SENT_DELETE_MS);
+    second.db.endTurn();
+    second.db.close();
+
+    const third = boot(path, sent);
+    expect(third.outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 0 });
+    third.outbox.onAuthenticated();
+    expect(sent).toHaveLength(2);
+    third.db.close();
+  });
+
+  test("marked sent: not counted at once, deleted by the next commit another write causes", () => {
+    using db = openBatched();
+    const { outbox, meta } = db.stores;
+    for (const f of ["a", "bb", "ccc"]) outbox.append(f, true, NO_LIMIT);
+    db.endTurn();
+    const ids = outbox.peekAfter(0, 10).map((e) => e.id);
+    outbox.markSent(ids[1] ?? 0);
+    const table = () => row<{ n: number }>(db.sqlite, "SELECT COUNT(*) AS n FROM outbox").n;
+    expect({ stats: outbox.stats(), table: table(), scheduled: db.scheduled }).toEqual({
+      stats: { frames: 1, bytes: 3 },
+      table: 3,
+      scheduled: 0,
+    });
+    meta.set("k", "v");
+    db.endTurn();
+    expect({ stats: outbox.stats(), table: table() }).toEqual({
+      stats: { frames: 1, bytes: 3 },
+      table: 1,
+    });
+    // Already carried: nothing left to write on its own.
+    expect(outbox.deleteSent()).toBe(false);
+    outbox.markSent(ids[2] ?? 0);
+    expect(outbox.deleteSent()).toBe(true);
+    db.endTurn();
+    expect({ stats: outbox.stats(), table: table() }).toEqual({
+      stats: { frames: 0, bytes: 0 },
+      table: 0,
+    });
   });
 });

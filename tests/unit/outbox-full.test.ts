@@ -77,7 +77,7 @@ describe("UpstreamOutbox: full of frames it may not drop", () => {
     expect([outbox.isFull, changes]).toEqual([true, []]);
   });
 
-  test("behind a write batch it is judged on committed rows and clears once the deletes commit", () => {
+  test("behind a write batch it is judged on committed rows not sent yet: it clears once they are sent, before their delete commits", () => {
     const turn: Array<() => void> = [];
     const batch = createWriteBatch(
       { begin: () => {}, commit: () => {}, rollback: () => {} },
@@ -104,9 +104,14 @@ describe("UpstreamOutbox: full of frames it may not drop", () => {
     expect(changes).toEqual([true]);
     outbox.onAuthenticated();
     expect(sink.sent).toHaveLength(6);
-    expect(changes).toEqual([true]); // the deletes of the sent rows are not committed yet
+    // Sent: no longer held, though their delete waits for the next commit.
+    expect(changes).toEqual([true, false]);
+    expect(stores.outbox.entries).toHaveLength(6);
+    // That commit deletes them ahead of its own append, which then fits.
+    outbox.forward(statusFrame(6), true);
     endTurn();
     expect(changes).toEqual([true, false]);
+    expect(stores.outbox.frames()).toEqual([statusFrame(6)]);
   });
 });
 

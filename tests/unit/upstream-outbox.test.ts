@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ManualClock } from "../../src/core/manual-clock.ts";
 import type { SendResult } from "../../src/core/ports.ts";
-import { UpstreamOutbox } from "../../src/core/upstream-outbox.ts";
+import { SENT_DELETE_MS, UpstreamOutbox } from "../../src/core/upstream-outbox.ts";
 import { createWriteBatch } from "../../src/store/write-batch.ts";
 import { createMemoryStores, FakeLog, MemoryOutboxStore } from "./fakes.ts";
 
@@ -228,12 +228,15 @@ function batched(maxBytes = 1_000_000) {
   const turn: Array<() => void> = [];
   const bugs: unknown[] = [];
   let failing = false;
+  let commits = 0;
   const batch = createWriteBatch(
     {
       begin: () => {
         if (failing) throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR" });
       },
-      commit: () => {},
+      commit: () => {
+        commits += 1;
+      },
       rollback: () => {},
     },
     { clock, schedule: (fn) => turn.push(fn), onBug: (err) => bugs.push(err), retryBaseMs: 50 },
@@ -251,6 +254,8 @@ function batched(maxBytes = 1_000_000) {
     endTurn: () => {
       for (const fn of turn.splice(0)) fn();
     },
+    /** COMMITs so far, and whether one is scheduled for the end of the turn. */
+    commits: () => ({ commits, scheduled: turn.length > 0 }),
     setFailing: (on: boolean) => {
       failing = on;
     },
@@ -259,17 +264,16 @@ function batched(maxBytes = 1_000_000) {
 
 describe("UpstreamOutbox behind a write batch", () => {
   test("a critical frame leaves only once its append is committed, even on a ready, idle link", () => {
-    const { sink, outbox, endTurn } = batched();
+    const { sink, outbox, store, endTurn } = batched();
     outbox.onAuthenticated();
     outbox.forward("crit", true);
     expect(sink.sent).toEqual([]);
     expect(outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 1 });
     endTurn();
     expect(sink.sent).toEqual(["crit"]);
-    // Sent; its row goes with the next commit.
-    expect(outbox.stats()).toEqual({ frames: 1, bytes: 4, waiting: 0 });
-    endTurn();
+    // Sent: no longer counted, though its row goes only with the next commit.
     expect(outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 0 });
+    expect(store.frames()).toEqual(["crit"]);
   });
 
   test("an output frame on a ready, idle link goes straight out; behind a waiting critical frame it keeps its place", () => {
@@ -304,21 +308,105 @@ describe("UpstreamOutbox behind a write batch", () => {
     endTurn();
     outbox.onAuthenticated();
     expect(sink.sent).toEqual(["a", "b"]);
-    // The commit carrying their delete fails: the rows are still there.
+    // Their delete rides on the next commit, and that commit fails: the rows are still there.
+    outbox.forward("c", true);
     setFailing(true);
     endTurn();
     expect(batch.status.ok).toBe(false);
     expect(store.frames()).toEqual(["a", "b"]);
-    outbox.forward("c", true);
     outbox.onDrain();
     expect(sink.sent).toEqual(["a", "b"]);
     setFailing(false);
     clock.advance(50);
     expect(batch.status.ok).toBe(true);
     expect(sink.sent).toEqual(["a", "b", "c"]);
+    // c's delete waits for a later commit, or the fallback timer (armed when a and b went).
+    expect(store.frames()).toEqual(["c"]);
+    clock.advance(SENT_DELETE_MS - 50);
     endTurn();
     expect(store.frames()).toEqual([]);
     expect(outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 0 });
+  });
+
+  test("the delete of sent rows asks for no commit: it rides on the next one another write causes", () => {
+    const { sink, outbox, store, batch, endTurn, commits } = batched();
+    outbox.onAuthenticated();
+    outbox.forward("crit-1", true);
+    endTurn();
+    expect(sink.sent).toEqual(["crit-1"]);
+    expect(commits()).toEqual({ commits: 1, scheduled: false });
+    expect(store.frames()).toEqual(["crit-1"]);
+    // Another write (the next spawn's task row, say): one commit carries both.
+    batch.write(() => undefined);
+    endTurn();
+    expect(commits()).toEqual({ commits: 2, scheduled: false });
+    expect(store.frames()).toEqual([]);
+    // A commit carried it: the fallback timer finds nothing left to write.
+    outbox.forward("crit-2", true);
+    endTurn();
+    expect({ sent: sink.sent, frames: store.frames() }).toEqual({
+      sent: ["crit-1", "crit-2"],
+      frames: ["crit-2"],
+    });
+    expect(commits()).toEqual({ commits: 3, scheduled: false });
+  });
+
+  test("with nothing else to commit, the fallback timer writes the delete within SENT_DELETE_MS", () => {
+    const { sink, outbox, store, clock, endTurn, commits } = batched();
+    outbox.onAuthenticated();
+    outbox.forward("crit", true);
+    endTurn();
+    expect(sink.sent).toEqual(["crit"]);
+    clock.advance(SENT_DELETE_MS - 1);
+    expect(commits()).toEqual({ commits: 1, scheduled: false });
+    clock.advance(1);
+    expect(commits()).toEqual({ commits: 1, scheduled: true });
+    endTurn();
+    expect({ commits: commits(), frames: store.frames() }).toEqual({
+      commits: { commits: 2, scheduled: false },
+      frames: [],
+    });
+    // Nothing sent since: no timer, no commit.
+    clock.advance(10 * SENT_DELETE_MS);
+    expect(commits()).toEqual({ commits: 2, scheduled: false });
+  });
+
+  test("stop writes the pending delete, for the storage's final flush, and ends the timer", () => {
+    const { sink, outbox, store, clock, batch, endTurn, commits } = batched();
+    outbox.onAuthenticated();
+    outbox.forward("crit", true);
+    endTurn();
+    expect(sink.sent).toEqual(["crit"]);
+    outbox.stop();
+    expect(batch.flush()).toBe(true);
+    expect({ commits: commits().commits, frames: store.frames() }).toEqual({
+      commits: 2,
+      frames: [],
+    });
+    clock.advance(SENT_DELETE_MS);
+    endTurn();
+    expect(commits().commits).toBe(2);
+  });
+
+  test("stats never count a sent row, whether its delete is committed, waiting, or failing", () => {
+    const { sink, outbox, store, clock, endTurn, setFailing } = batched();
+    for (const t of ["a", "bb", "ccc"]) outbox.forward(t, true);
+    endTurn();
+    expect(outbox.stats()).toEqual({ frames: 3, bytes: 6, waiting: 3 });
+    outbox.onAuthenticated();
+    expect(sink.sent).toEqual(["a", "bb", "ccc"]);
+    expect(outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 0 });
+    // The next commit fails (its append and the delete riding on it roll back).
+    outbox.onDown();
+    outbox.forward("dddd", true);
+    setFailing(true);
+    endTurn();
+    expect(store.frames()).toEqual(["a", "bb", "ccc"]);
+    expect(outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 1 });
+    setFailing(false);
+    clock.advance(50);
+    expect(store.frames()).toEqual(["dddd"]);
+    expect(outbox.stats()).toEqual({ frames: 1, bytes: 4, waiting: 1 });
   });
 
   test("size-limit drops are counted once the append that caused them commits", () => {
