@@ -8,7 +8,9 @@ import { Counter, Gauge, type LabelValues, Registry } from "prom-client";
 import { ENDED_STATUSES, TASK_STATUSES } from "../core/ports.ts";
 import { DAEMON_TO_SERVER_TYPES, SERVER_TO_DAEMON_TYPES } from "../core/stats.ts";
 import { CoreHistogram } from "./core-histogram.ts";
-import { METRIC_PREFIX, type MetricsSources } from "./relay-metrics.ts";
+import type { MetricsSources } from "./relay-metrics.ts";
+
+const METRIC_PREFIX = "makima_relay_";
 
 type Read<L extends string> = () => readonly (readonly [LabelValues<L>, number])[];
 
@@ -155,53 +157,44 @@ export function buildRegistry(src: MetricsSources): Registry {
 /** Metrics whose value is read from the core when scraped, registered on `registry` only. */
 function metricFactory(registry: Registry) {
   const registers = [registry];
-  const full = (name: string) => `${METRIC_PREFIX}${name}`;
+  // Both kinds are emptied and refilled at each scrape: a counter cannot be set,
+  // so reset-then-inc mirrors a core counter that only grows.
+  const define = <L extends string>(
+    Kind: typeof Gauge | typeof Counter,
+    name: string,
+    help: string,
+    labelNames: L[],
+    read: Read<L>,
+  ): void => {
+    new Kind<L>({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames,
+      registers,
+      collect(this: Gauge<L> | Counter<L>) {
+        this.reset();
+        for (const [labels, value] of read()) {
+          if (this instanceof Gauge) this.set(labels, value);
+          else this.inc(labels, value);
+        }
+      },
+    });
+  };
+  const unlabeled =
+    (read: () => number): Read<never> =>
+    () => [[{}, read()]];
   return {
-    gauge(name: string, help: string, read: () => number): void {
-      new Gauge({
-        name: full(name),
-        help,
-        registers,
-        collect() {
-          this.set(read());
-        },
-      });
-    },
-    labeledGauge<L extends string>(name: string, help: string, labelNames: L[], read: Read<L>) {
-      new Gauge<L>({
-        name: full(name),
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const [labels, value] of read()) this.set(labels, value);
-        },
-      });
-    },
-    // A counter cannot be set; reset-then-inc in collect() mirrors a core counter that only grows.
-    counter(name: string, help: string, read: () => number): void {
-      new Counter({
-        name: full(name),
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
-    },
-    labeledCounter<L extends string>(name: string, help: string, labelNames: L[], read: Read<L>) {
-      new Counter<L>({
-        name: full(name),
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          for (const [labels, value] of read()) this.inc(labels, value);
-        },
-      });
-    },
+    gauge: (name: string, help: string, read: () => number) =>
+      define(Gauge, name, help, [], unlabeled(read)),
+    labeledGauge: <L extends string>(name: string, help: string, labelNames: L[], read: Read<L>) =>
+      define(Gauge, name, help, labelNames, read),
+    counter: (name: string, help: string, read: () => number) =>
+      define(Counter, name, help, [], unlabeled(read)),
+    labeledCounter: <L extends string>(
+      name: string,
+      help: string,
+      labelNames: L[],
+      read: Read<L>,
+    ) => define(Counter, name, help, labelNames, read),
   };
 }

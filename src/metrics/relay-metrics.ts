@@ -17,8 +17,6 @@ import type { TaskBook } from "../core/task-book.ts";
 import type { UpstreamLink } from "../core/upstream-link.ts";
 import type { UpstreamOutbox } from "../core/upstream-outbox.ts";
 
-export const METRIC_PREFIX = "makima_relay_";
-
 /** What the metrics read; the real Relay, UpstreamLink, UpstreamOutbox and TaskStore fit. */
 export interface MetricsSources {
   relay: {
