@@ -1,18 +1,9 @@
 /** POST/DELETE /daemons/:machineId/drain and /drain: write routes over HttpDeps' drain calls. */
 import { describe, expect, test } from "bun:test";
 import { buildSnapshot } from "../../src/http/dashboard/snapshot.ts";
-import { fakeDeps, json, request, T0, testApp } from "./fake-deps.ts";
+import { daemonView, fakeDeps, json, request, testApp } from "./fake-deps.ts";
 
-const daemon = {
-  daemonId: "d-1",
-  machineId: "m-1",
-  hostname: "box",
-  role: "daemon" as const,
-  maxConcurrentTasks: 1,
-  taskIds: [],
-  connectedAt: T0,
-  lastHeartbeat: null,
-};
+const daemon = daemonView();
 
 async function call(app: ReturnType<typeof testApp>, path: string, method: string) {
   const res = await app.handle(request(path, { method }));

@@ -29,6 +29,20 @@ export function task(over: Partial<TaskView> & { taskId: string }): TaskView {
   };
 }
 
+export function daemonView(over: Partial<DaemonView> = {}): DaemonView {
+  return {
+    daemonId: "d-1",
+    machineId: "m-1",
+    hostname: "box",
+    role: "daemon",
+    maxConcurrentTasks: 1,
+    taskIds: [],
+    connectedAt: T0,
+    lastHeartbeat: null,
+    ...over,
+  };
+}
+
 export interface FakeState {
   upstream: UpstreamView;
   counters: RelayCounters;

@@ -1,17 +1,8 @@
 /** DELETE /daemons/:machineId: a write route over HttpDeps.releaseBinding. */
 import { expect, test } from "bun:test";
-import { fakeDeps, json, request, T0, testApp } from "./fake-deps.ts";
+import { daemonView, fakeDeps, json, request, testApp } from "./fake-deps.ts";
 
-const daemon = {
-  daemonId: "d-1",
-  machineId: "m-1",
-  hostname: "box",
-  role: "daemon" as const,
-  maxConcurrentTasks: 1,
-  taskIds: [],
-  connectedAt: T0,
-  lastHeartbeat: null,
-};
+const daemon = daemonView();
 
 test("releases a binding: 200 with whether the daemon was disconnected, then 404", async () => {
   const { deps, state } = fakeDeps({ bindings: ["m-1"], daemons: [daemon] });
