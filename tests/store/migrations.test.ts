@@ -10,6 +10,13 @@ import { tempDir } from "./helpers.ts";
 
 const FOLDER = join(import.meta.dir, "../../drizzle");
 
+/** The `name` column of a query over the schema. */
+const names = (sqlite: Database, select: string): string[] =>
+  sqlite
+    .query<{ name: string }, []>(select)
+    .all()
+    .map((r) => r.name);
+
 describe("embedded migrations", () => {
   test("every drizzle/*.sql file is embedded and in the journal", () => {
     const files = readdirSync(FOLDER)
@@ -52,12 +59,10 @@ describe("embedded migrations", () => {
     expect(rows).toEqual(
       embeddedMigrations().map((m) => ({ hash: m.hash, created_at: m.folderMillis })),
     );
-    const tables = sqlite
-      .query<{ name: string }, []>(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-      )
-      .all()
-      .map((r) => r.name);
+    const tables = names(
+      sqlite,
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    );
     expect(tables).toEqual([
       "__drizzle_migrations",
       "connection_log",
@@ -75,13 +80,11 @@ describe("embedded migrations", () => {
     const file = dir.file("relay.db");
     openDatabase(file).close();
     using sqlite = new Database(file);
-    const indexes = sqlite
-      .query<{ name: string }, []>(
-        `SELECT tbl_name || '.' || name AS name FROM sqlite_master
-         WHERE type = 'index' AND tbl_name <> '__drizzle_migrations' ORDER BY tbl_name, name`,
-      )
-      .all()
-      .map((r) => r.name);
+    const indexes = names(
+      sqlite,
+      `SELECT tbl_name || '.' || name AS name FROM sqlite_master
+       WHERE type = 'index' AND tbl_name <> '__drizzle_migrations' ORDER BY tbl_name, name`,
+    );
     // Each index is written on every insert into its table: one more must be a decision.
     expect(indexes).toEqual([
       "connection_log.connection_log_aggregate_key_idx",
