@@ -177,14 +177,15 @@ export interface OutboxStore {
   peekAfter(afterId: number, limit: number): OutboxEntry[];
   /**
    * Every entry with id <= `id` was sent: from now on it is not counted
-   * (stats) nor dropped by the limit, and its delete rides on the next commit
-   * that another write causes, asking for none of its own. Until that commit a
-   * crash keeps it, and it is sent again after the restart (at least once).
+   * (stats) nor dropped by the limit, and its delete rides on the next append
+   * (whose commit writes the same pages), asking for no write of its own. Until
+   * that commit a crash keeps it, and it is sent again after the restart (at
+   * least once).
    */
   markSent(id: number): void;
   /**
    * Writes the delete of the entries marked sent as a write of its own (a
-   * commit), unless a commit already carried it; false when none was needed.
+   * commit), unless an append already carried it; false when none was needed.
    * For an idle relay (a timer) and for shutdown.
    */
   deleteSent(): boolean;

@@ -46,9 +46,9 @@ export interface OutboxCounters {
 
 const DRAIN_BATCH = 512;
 /**
- * The delete of sent rows rides on the next commit another write causes; when
- * none comes within this long, it is written on its own (an idle relay), so a
- * crash resends at most what was sent in the last second or so.
+ * The delete of sent rows rides on the next append (the same pages); when none
+ * comes within this long, it is written on its own (an idle relay), so a crash
+ * resends at most what was sent in the last second or so.
  */
 export const SENT_DELETE_MS = 1000;
 /** Backlog (frames) above which daemons are paused while the link catches up. */
@@ -201,7 +201,7 @@ export class UpstreamOutbox {
     this.store.deleteSent();
   }
 
-  /** Sent through `id`: its delete waits for the next commit, or SENT_DELETE_MS at most. */
+  /** Sent through `id`: its delete waits for the next append, or SENT_DELETE_MS at most. */
   private markSent(id: number): void {
     this.sentThrough = id;
     this.store.markSent(id);

@@ -48,9 +48,6 @@ export function probeBatch(batch: WriteBatch, plan: FaultPlan, applyFaults: bool
   if (freeing)
     proxy.writeFreeing = (apply, committed) =>
       freeing(applyFaults ? faulty(apply) : apply, committed);
-  const along = batch.writeAlong?.bind(batch);
-  if (along)
-    proxy.writeAlong = (apply, committed) => along(applyFaults ? faulty(apply) : apply, committed);
   return proxy;
 }
 

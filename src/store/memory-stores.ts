@@ -28,7 +28,7 @@ export { MemoryTaskStore } from "./memory-task-store.ts";
 export class MemoryOutboxStore implements OutboxStore {
   readonly entries: OutboxEntry[] = [];
   private nextId = 1;
-  /** Entries up to this id were sent: not counted, deleted by the next commit (markSent). */
+  /** Entries up to this id were sent: not counted, deleted by the next append (markSent). */
   private sentThrough = 0;
   private deletedThrough = 0;
 
@@ -53,6 +53,9 @@ export class MemoryOutboxStore implements OutboxStore {
     const dropped = stored && (() => stored(null));
     this.writer.write(
       () => {
+        // The sent entries' delete rides on the append, as in the SQLite store.
+        if (this.deletedThrough < this.sentThrough)
+          this.deleted(this.deleteThrough(this.sentThrough));
         const bytes = Buffer.byteLength(frame);
         let total = this.bytes();
         let frames = 0;
@@ -89,9 +92,6 @@ export class MemoryOutboxStore implements OutboxStore {
   markSent(id: number): void {
     if (id <= this.sentThrough) return;
     this.sentThrough = id;
-    const w = this.writer;
-    if (w.writeAlong) w.writeAlong(() => this.deleteThrough(id), this.deleted);
-    else w.write(() => this.deleteThrough(id), this.deleted);
   }
 
   deleteSent(): boolean {
@@ -117,8 +117,14 @@ export class MemoryOutboxStore implements OutboxStore {
     return { frames: this.held().length, bytes: this.bytes() };
   }
 
+  /** Every row the store holds, sent ones whose delete has not come yet included. */
   frames(): string[] {
     return this.entries.map((e) => e.frame);
+  }
+
+  /** The rows not marked sent: what the outbox still holds for the server. */
+  unsent(): string[] {
+    return this.entries.filter((e) => e.id > this.sentThrough).map((e) => e.frame);
   }
 }
 

@@ -24,6 +24,7 @@ import m0001 from "../../drizzle/0001_machine_bindings.sql" with { type: "text" 
 import m0002 from "../../drizzle/0002_connection_log_security.sql" with { type: "text" };
 import m0003 from "../../drizzle/0003_task_events.sql" with { type: "text" };
 import m0004 from "../../drizzle/0004_tasks_drop_seq_index.sql" with { type: "text" };
+import m0005 from "../../drizzle/0005_store_fewer_pages.sql" with { type: "text" };
 import journal from "../../drizzle/meta/_journal.json";
 
 /** Every migration file's text, keyed by its journal tag (the file name without `.sql`). */
@@ -33,6 +34,7 @@ export const SQL_BY_TAG: Readonly<Record<string, string>> = {
   "0002_connection_log_security": m0002,
   "0003_task_events": m0003,
   "0004_tasks_drop_seq_index": m0004,
+  "0005_store_fewer_pages": m0005,
 };
 
 interface JournalEntry {

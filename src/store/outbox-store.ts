@@ -6,7 +6,7 @@
  * or removed, and by the rows marked sent (no longer counted, though their
  * delete waits for the next commit: see OutboxStore.markSent).
  */
-import { and, asc, eq, gt, lte, sql } from "drizzle-orm";
+import { and, asc, gt, lte, sql } from "drizzle-orm";
 import type { OutboxDrop, OutboxEntry, OutboxStore } from "../core/ports.ts";
 import { outbox } from "./schema.ts";
 import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
@@ -15,6 +15,12 @@ import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 const DROP_SCAN_BATCH = 256;
 
 const p = sql.placeholder;
+
+/** What an append applied: the limit's drop, and the sent rows it deleted first (through id). */
+interface Appended {
+  drop: OutboxDrop | null;
+  freed: number | null;
+}
 
 /** An outbox row as SQLite returns it (critical as 0/1). */
 interface RawEntry {
@@ -36,10 +42,11 @@ interface RawStats {
 export function createOutboxStore(reader: StoreReader, writer: StoreWriter): OutboxStore {
   // Raw bun:sqlite statements where each frame pays (StoreReader.query, StoreWriter.prepare).
   const appendStmt = writer.prepare((_db, sqlite) =>
-    sqlite.prepare<never, [string, number, number]>(
-      "INSERT INTO outbox (frame, bytes, critical) VALUES (?1, ?2, ?3)",
+    sqlite.prepare<never, [number, string, number, number]>(
+      "INSERT INTO outbox (id, frame, bytes, critical) VALUES (?1, ?2, ?3, ?4)",
     ),
   );
+  const maxIdStmt = reader.query<{ max: number | null }, []>("SELECT MAX(id) AS max FROM outbox");
   const peekStmt = reader.query<RawEntry, [number, number]>(
     "SELECT id, frame, bytes, critical FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
   );
@@ -49,18 +56,20 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
   const deleteThroughStmt = writer.prepare((_db, sqlite) =>
     sqlite.prepare<never, [number]>("DELETE FROM outbox WHERE id <= ?1"),
   );
-  // Served by the (critical, id) index: oldest droppable rows after a cursor.
+  // Served by the partial index of droppable rows (schema.ts): oldest after a cursor.
+  // `critical = 0` is written as a literal, not bound: SQLite uses a partial index
+  // only for a condition it can see implies the index's own.
   const droppableStmt = reader
     .select({ id: outbox.id, bytes: outbox.bytes })
     .from(outbox)
-    .where(and(eq(outbox.critical, false), gt(outbox.id, p("after"))))
+    .where(and(sql`${outbox.critical} = 0`, gt(outbox.id, p("after"))))
     .orderBy(asc(outbox.id))
     .limit(DROP_SCAN_BATCH)
     .prepare();
   const dropThroughStmt = writer.prepare((db) =>
     db
       .delete(outbox)
-      .where(and(eq(outbox.critical, false), lte(outbox.id, p("id"))))
+      .where(and(sql`${outbox.critical} = 0`, lte(outbox.id, p("id"))))
       .prepare(),
   );
 
@@ -70,15 +79,25 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
   let sentThrough = 0;
   /** Highest id whose delete is committed. */
   let deletedThrough = 0;
+  /** Highest id whose delete is applied, in the open transaction or committed. */
+  let deleteAppliedThrough = 0;
+  /**
+   * The next row's id. Only ever grows in a run: the drain's cursor (sentThrough)
+   * stays past deleted rows, so an id below it must never be handed out again,
+   * not even after a rollback or once the table is empty. Gaps are harmless.
+   */
+  let nextId = (maxIdStmt.get()?.max ?? 0) + 1;
   const reload = (): void => {
     const row = statsStmt.get(sentThrough, Number.MAX_SAFE_INTEGER);
     stats.frames = row?.frames ?? 0;
     stats.bytes = row?.bytes ?? 0;
+    deleteAppliedThrough = deletedThrough;
   };
   reload();
   writer.onRollback(reload);
   const deleteThrough = (tx: WriteTx, id: number): number => {
     tx(deleteThroughStmt).run(id);
+    deleteAppliedThrough = Math.max(deleteAppliedThrough, id);
     return id;
   };
   const deleted = (id: number): void => {
@@ -112,25 +131,33 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
     frame: string,
     critical: boolean,
     maxBytes: number,
-  ): OutboxDrop | null => {
+  ): Appended => {
+    // The sent rows' delete rides here: their pages are the ones this append
+    // writes anyway, so it costs the commit no page of its own (markSent).
+    const freed = deleteAppliedThrough < sentThrough ? deleteThrough(tx, sentThrough) : null;
     const bytes = Buffer.byteLength(frame, "utf8");
     const over = stats.bytes + bytes - maxBytes;
     const dropped = over > 0 ? dropOldest(tx, over) : { frames: 0, bytes: 0 };
     // Critical frames are never refused: the budget yields for them.
     const refused = !critical && stats.bytes + bytes > maxBytes;
     if (!refused) {
-      tx(appendStmt).run(frame, bytes, critical ? 1 : 0);
+      tx(appendStmt).run(nextId++, frame, bytes, critical ? 1 : 0);
       stats.frames++;
       stats.bytes += bytes;
     }
-    return dropped.frames > 0 || refused ? { ...dropped, refused: refused ? bytes : 0 } : null;
+    const drop =
+      dropped.frames > 0 || refused ? { ...dropped, refused: refused ? bytes : 0 } : null;
+    return { drop, freed };
   };
 
   return {
     append: (frame, critical, maxBytes, stored) =>
       writer.write(
         (tx) => applyAppend(tx, frame, critical, maxBytes),
-        stored,
+        ({ drop, freed }) => {
+          if (freed !== null) deleted(freed);
+          stored?.(drop);
+        },
         // An append dropped as a bug (reported by the batch) is told like one
         // stored with nothing dropped: its caller must not wait for it forever
         // (UpstreamOutbox drains only once every append it made is confirmed),
@@ -153,7 +180,6 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
       stats.frames -= gone?.frames ?? 0;
       stats.bytes -= gone?.bytes ?? 0;
       sentThrough = id;
-      writer.writeAlong((tx) => deleteThrough(tx, id), deleted);
     },
 
     deleteSent: () => {

@@ -54,7 +54,9 @@ export const tasks = sqliteTable(
     // list(): newest first. A status-filtered list sorts the matching rows instead.
     index("tasks_received_idx").on(t.receivedAt, t.seq),
     // prune(): walks ended tasks from the longest ended (oldest completed_at first).
-    index("tasks_completed_idx").on(t.completedAt, t.seq),
+    // Partial: a task is inserted with completed_at NULL, so its insert skips this
+    // index (one page fewer in the commit that records a spawn).
+    index("tasks_completed_idx").on(t.completedAt, t.seq).where(sql`${t.completedAt} IS NOT NULL`),
   ],
 );
 
@@ -75,6 +77,9 @@ export const heldCommands = sqliteTable(
  * Each task's timeline (src/core/task-timeline.ts), at most 64 rows a task.
  * The key serves the reads (a task's events in order, its last one) and the
  * cascaded delete when prune() removes the task, so no other index is paid for.
+ * The table is WITHOUT ROWID (migration 0005, written by hand: drizzle cannot
+ * say it): its small rows live in the key's own b-tree, so an event is one page
+ * written, not a table page and an index page.
  */
 export const taskEvents = sqliteTable(
   "task_events",
@@ -97,14 +102,21 @@ export const taskEvents = sqliteTable(
 export const outbox = sqliteTable(
   "outbox",
   {
-    id: integer("id").primaryKey({ autoIncrement: true }),
+    /**
+     * Given by outbox-store.ts from a counter it owns, never reused within a run
+     * (a drain cursor in memory points past deleted rows). Not AUTOINCREMENT: that
+     * writes the sqlite_sequence page in every commit that appends.
+     */
+    id: integer("id").primaryKey(),
     frame: text("frame").notNull(),
     /** UTF-8 length of `frame`, so stats and the drop policy never re-measure text. */
     bytes: integer("bytes").notNull(),
     /** Stored as 0/1; critical frames (task results) are never dropped under pressure. */
     critical: integer("critical", { mode: "boolean" }).notNull(),
   },
-  (t) => [index("outbox_critical_id_idx").on(t.critical, t.id)],
+  // The drop policy's walk over the oldest droppable rows. Partial: task results
+  // (critical) are never dropped, so their appends skip it.
+  (t) => [index("outbox_droppable_id_idx").on(t.id).where(sql`${t.critical} = 0`)],
 );
 
 export const connectionLog = sqliteTable(

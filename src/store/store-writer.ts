@@ -71,8 +71,6 @@ export interface StoreWriter {
   ): void;
   /** Writer.writeFreeing where the batch has it, else an ordinary write. */
   writeFreeing<T>(apply: (tx: WriteTx) => NotPromise<T>, committed?: (result: T) => void): void;
-  /** Writer.writeAlong where the batch has it, else an ordinary write (a commit of its own). */
-  writeAlong<T>(apply: (tx: WriteTx) => NotPromise<T>, committed?: (result: T) => void): void;
   /** After a rolled-back transaction: reload what the store caches from the committed state. */
   onRollback(reload: () => void): void;
 }
@@ -110,10 +108,6 @@ export function createStoreWriter(db: RelayDb, queue: WriteQueue): StoreWriter {
     writeFreeing: (apply, committed) =>
       queue.writeFreeing
         ? queue.writeFreeing(inWrite(apply), committed)
-        : queue.write(inWrite(apply), committed),
-    writeAlong: (apply, committed) =>
-      queue.writeAlong
-        ? queue.writeAlong(inWrite(apply), committed)
         : queue.write(inWrite(apply), committed),
     onRollback: (reload) => queue.onRollback(reload),
   };

@@ -26,8 +26,12 @@ import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-b
 import { heldCommands, meta, taskEvents, tasks } from "./schema.ts";
 import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
-/** The meta row counting distinct task ids ever received. */
-export const TOTAL_RECEIVED_KEY = "totalTasksProcessed";
+/**
+ * The meta row counting task rows pruned, ever. Distinct task ids received =
+ * rows kept + rows pruned, so the count moves only in prune's own transaction:
+ * a new task does not write the meta page in the commit that records it.
+ */
+export const PRUNED_KEY = "tasksPruned";
 
 const p = sql.placeholder;
 /** The active statuses as an SQL list, for the raw statements below. */
@@ -114,10 +118,10 @@ function taskReads(reader: StoreReader) {
       .from(tasks)
       .where(notInArray(tasks.status, [...ACTIVE_STATUSES]))
       .prepare(),
-    total: reader
+    pruned: reader
       .select({ value: meta.value })
       .from(meta)
-      .where(eq(meta.key, TOTAL_RECEIVED_KEY))
+      .where(eq(meta.key, PRUNED_KEY))
       .prepare(),
     held: reader
       .select({ frame: heldCommands.frame })
@@ -196,10 +200,10 @@ function taskWrites(writer: StoreWriter) {
         .returning({ id: tasks.taskId })
         .prepare(),
     ),
-    bumpTotal: writer.prepare((_db, sqlite) =>
-      sqlite.prepare<never, [string]>(
-        `INSERT INTO meta (key, value) VALUES (?1, '1')
-         ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1`,
+    setPruned: writer.prepare((_db, sqlite) =>
+      sqlite.prepare<never, [string, string]>(
+        `INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       ),
     ),
     hold: writer.prepare((db) =>
@@ -231,9 +235,13 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
   // (one connection owns the file).
   let nextSeq = 0;
   let endedRows = 0;
+  let rows = 0;
+  let pruned = 0;
   const reload = (): void => {
     nextSeq = (read.maxSeq.get()?.max ?? 0) + 1;
     endedRows = read.ended.get()?.n ?? 0;
+    rows = read.countAll.get()?.n ?? 0;
+    pruned = Number(read.pruned.get()?.value ?? 0) || 0;
   };
   reload();
   writer.onRollback(reload);
@@ -267,7 +275,7 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
     }
     nextSeq += 1;
     if (row.attempts === 1) {
-      tx(w.bumpTotal).run(TOTAL_RECEIVED_KEY);
+      rows += 1;
       return;
     }
     endedRows -= 1;
@@ -305,6 +313,9 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
     if (excess <= 0) return 0;
     const deleted = tx(w.prune).all({ n: excess }).length;
     endedRows -= deleted;
+    rows -= deleted;
+    pruned += deleted;
+    tx(w.setPruned).run(PRUNED_KEY, String(pruned));
     return deleted;
   };
 
@@ -333,7 +344,7 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
 
     loadActive: () => read.active.all(),
 
-    totalReceived: () => Number(read.total.get()?.value ?? 0) || 0,
+    totalReceived: () => rows + pruned,
 
     list: ({ limit, offset, status }: TaskQuery) => {
       // Rows and total agree without a read transaction: every write reaches the

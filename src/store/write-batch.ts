@@ -47,14 +47,6 @@ export interface Writer {
    * space it is committed ahead of them, on its own, to make room.
    */
   writeFreeing?<T>(apply: () => T, committed?: (result: T) => void): void;
-  /**
-   * A freeing write that asks for no commit of its own: it rides on the next
-   * transaction that another write causes (or an explicit `flush`), ahead of
-   * that one's writes like any freeing write. `committed` is told once it is
-   * committed. For deletes that may wait (sent outbox rows): an idle relay
-   * does not pay a COMMIT for them.
-   */
-  writeAlong?<T>(apply: () => T, committed?: (result: T) => void): void;
 }
 
 /**
@@ -120,8 +112,6 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
       batch.enqueue(apply as () => unknown, committed as Pending["committed"], dropped, false),
     writeFreeing: (apply, committed) =>
       batch.enqueue(apply, committed as Pending["committed"], undefined, true),
-    writeAlong: (apply, committed) =>
-      batch.enqueue(apply, committed as Pending["committed"], undefined, true, true),
     afterCommit: (fn) => batch.afterCommit(fn),
     flush: () => batch.flush(),
     onRollback: (reload) => batch.onRollback(reload),
@@ -134,8 +124,6 @@ export function createWriteBatch(tx: TransactionDriver, opts: WriteBatchOptions)
 
 class GroupCommit {
   private queue: Pending[] = [];
-  /** Writes that wait for a transaction someone else causes (Writer.writeAlong). */
-  private riders: Pending[] = [];
   private waiting: Array<() => void> = [];
   private scheduled = false;
   private current: StorageStatus = HEALTHY;
@@ -163,13 +151,8 @@ class GroupCommit {
     committed: Pending["committed"],
     dropped: Pending["dropped"],
     frees: boolean,
-    along = false,
   ): void {
     const op: Pending = { apply, committed, dropped, result: undefined, bug: null, frees };
-    if (along) {
-      this.riders.push(op);
-      return;
-    }
     this.queue.push(op);
     // While failing, the retry timer decides when to try again.
     if (this.scheduled || !this.current.ok) return;
@@ -199,11 +182,6 @@ class GroupCommit {
 
   flush(): boolean {
     this.scheduled = false;
-    if (this.riders.length > 0) {
-      // Freeing writes, applied first whatever their place: the queue's head is as good as any.
-      this.queue = this.riders.concat(this.queue);
-      this.riders = [];
-    }
     if (this.retryTimer !== null) {
       this.opts.clock.clearTimeout(this.retryTimer);
       this.retryTimer = null;

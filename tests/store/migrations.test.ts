@@ -2,9 +2,11 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { drizzle } from "drizzle-orm/bun-sqlite";
 import { readMigrationFiles } from "drizzle-orm/migrator";
+import type { SQLiteSession, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import journal from "../../drizzle/meta/_journal.json";
-import { openDatabase } from "../../src/store/database.ts";
+import { createStores, openDatabase } from "../../src/store/database.ts";
 import { embeddedMigrations, SQL_BY_TAG } from "../../src/store/migrations.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -86,18 +88,65 @@ describe("embedded migrations", () => {
        WHERE type = 'index' AND tbl_name <> '__drizzle_migrations' ORDER BY tbl_name, name`,
     );
     // Each index is written on every insert into its table: one more must be a decision.
+    // task_events has none: it is WITHOUT ROWID, its key is the table (migration 0005).
     expect(indexes).toEqual([
       "connection_log.connection_log_aggregate_key_idx",
       "connection_log.connection_log_security_id_idx",
       "held_commands.held_commands_task_idx",
       "machine_bindings.sqlite_autoindex_machine_bindings_1",
       "meta.sqlite_autoindex_meta_1",
-      "outbox.outbox_critical_id_idx",
-      "task_events.sqlite_autoindex_task_events_1",
+      "outbox.outbox_droppable_id_idx",
       "tasks.sqlite_autoindex_tasks_1",
       "tasks.tasks_completed_idx",
       "tasks.tasks_received_idx",
       "tasks.tasks_status_seq_idx",
     ]);
+  });
+
+  test("0005 keeps every task, outbox row, event and the received total of an 0004 database", () => {
+    using dir = tempDir();
+    const file = dir.file("relay.db");
+    {
+      // The database as a relay at 0004 left it: migrations up to 0004 only.
+      using sqlite = new Database(file, { strict: true });
+      const db = drizzle({ client: sqlite }) as unknown as {
+        dialect: SQLiteSyncDialect;
+        session: SQLiteSession<"sync", unknown, Record<string, never>, never>;
+      };
+      const upTo0004 = journal.entries.filter((e) => e.tag < "0005");
+      db.dialect.migrate(embeddedMigrations(upTo0004), db.session);
+      sqlite.run(
+        `INSERT INTO tasks (task_id, task_name, status, spawn_frame, received_at, completed_at, seq)
+         VALUES ('done', 'n', 'completed', '{}', 1, 2, 1), ('queued', 'n', 'pending', '{}', 3, NULL, 2)`,
+      );
+      sqlite.run(
+        `INSERT INTO task_events (task_id, n, at, kind, output_frames, output_bytes)
+         VALUES ('done', 0, 1, 'queued', 0, 0), ('done', 1, 2, 'completed', 3, 40)`,
+      );
+      // Three tasks were pruned before: five received in all.
+      sqlite.run("INSERT INTO meta (key, value) VALUES ('totalTasksProcessed', '5')");
+      sqlite.run(
+        "INSERT INTO outbox (id, frame, bytes, critical) VALUES (7, 'a', 1, 1), (8, 'b', 1, 0)",
+      );
+    }
+    using handle = openDatabase(file);
+    const stores = createStores(handle.db, handle.sqlite, { logKeep: 100 });
+    expect(stores.tasks.totalReceived()).toBe(5);
+    expect(stores.tasks.loadActive().map((t) => t.taskId)).toEqual(["queued"]);
+    expect(stores.taskEvents.list("done").map((e) => [e.kind, e.outputBytes])).toEqual([
+      ["queued", 0],
+      ["completed", 40],
+    ]);
+    expect(stores.outbox.peekAfter(0, 10).map((e) => [e.id, e.frame, e.critical])).toEqual([
+      [7, "a", true],
+      [8, "b", false],
+    ]);
+    // A new row goes after the kept ones, never below them.
+    stores.outbox.append("c", true, Number.MAX_SAFE_INTEGER);
+    expect(stores.outbox.peekAfter(8, 10).map((e) => [e.id, e.frame])).toEqual([[9, "c"]]);
+    const ddl = handle.sqlite
+      .query<{ sql: string }, []>("SELECT sql FROM sqlite_master WHERE name = 'task_events'")
+      .get()?.sql;
+    expect(ddl).toMatch(/WITHOUT ROWID\s*$/);
   });
 });

@@ -38,18 +38,24 @@ for (const backend of BACKENDS) {
       expect(outbox.stats()).toEqual({ frames: 4, bytes: 4 });
     });
 
-    test("markSent (unbatched: deleted at once) removes everything up to the id and updates stats", () => {
+    test("markSent: rows up to the id leave the stats at once, and the table with the next append", () => {
       using s = backend.open();
       const { outbox } = s.stores;
       for (const f of ["a", "bb", "ccc", "dddd"]) outbox.append(f, f === "bb", NO_LIMIT);
       const second = outbox.peekAfter(0, 2)[1];
       if (second === undefined) throw new Error("expected two entries");
       outbox.markSent(second.id);
-      expect(frames(outbox.peekAfter(0, 10))).toEqual(["ccc", "dddd"]);
+      expect(frames(outbox.peekAfter(second.id, 10))).toEqual(["ccc", "dddd"]);
       expect(outbox.stats()).toEqual({ frames: 2, bytes: 7 });
       outbox.markSent(second.id);
       expect(outbox.stats()).toEqual({ frames: 2, bytes: 7 });
+      // The delete rides on the append: the sent rows are gone, the new one is there.
+      outbox.append("e", false, NO_LIMIT);
+      expect(frames(outbox.peekAfter(0, 10))).toEqual(["ccc", "dddd", "e"]);
+      expect(outbox.stats()).toEqual({ frames: 3, bytes: 8 });
       outbox.markSent(Number.MAX_SAFE_INTEGER);
+      expect(outbox.stats()).toEqual({ frames: 0, bytes: 0 });
+      expect(outbox.deleteSent()).toBe(true);
       expect([outbox.peekAfter(0, 10), outbox.stats()]).toEqual([[], { frames: 0, bytes: 0 }]);
     });
 
@@ -173,12 +179,14 @@ describe("OutboxStore (SQLite only)", () => {
     const some = outbox.peekAfter(0, 40).at(-1);
     if (some === undefined) throw new Error("expected entries");
     outbox.markSent(some.id);
+    // The sent rows go with the next append, which the limit also sees.
+    outbox.append("last", false, 1500);
     expect(outbox.stats()).toEqual(table());
     expect(outbox.stats().bytes).toBeLessThanOrEqual(1500);
   });
 });
 
-describe("OutboxStore: sent rows deleted with the next commit (SQLite, batched)", () => {
+describe("OutboxStore: sent rows deleted with the next append (SQLite, batched)", () => {
   /** A relay process on the file: its outbox over a write batch, sending to `sent`. */
   const boot = (path: string, sent: string[]) => {
     const db = openBatched({ path });
@@ -224,7 +232,7 @@ describe("OutboxStore: sent rows deleted with the next commit (SQLite, batched)"
     third.db.close();
   });
 
-  test("marked sent: not counted at once, deleted by the next commit another write causes", () => {
+  test("marked sent: not counted at once, deleted by the next append, not by other writes", () => {
     using db = openBatched();
     const { outbox, meta } = db.stores;
     for (const f of ["a", "bb", "ccc"]) outbox.append(f, true, NO_LIMIT);
@@ -237,11 +245,15 @@ describe("OutboxStore: sent rows deleted with the next commit (SQLite, batched)"
       table: 3,
       scheduled: 0,
     });
+    // Another table's write: its commit does not carry the delete (no outbox page in it).
     meta.set("k", "v");
     db.endTurn();
+    expect(table()).toBe(3);
+    outbox.append("dddd", true, NO_LIMIT);
+    db.endTurn();
     expect({ stats: outbox.stats(), table: table() }).toEqual({
-      stats: { frames: 1, bytes: 3 },
-      table: 1,
+      stats: { frames: 2, bytes: 7 },
+      table: 2,
     });
     // Already carried: nothing left to write on its own.
     expect(outbox.deleteSent()).toBe(false);
@@ -249,8 +261,29 @@ describe("OutboxStore: sent rows deleted with the next commit (SQLite, batched)"
     expect(outbox.deleteSent()).toBe(true);
     db.endTurn();
     expect({ stats: outbox.stats(), table: table() }).toEqual({
-      stats: { frames: 0, bytes: 0 },
-      table: 0,
+      stats: { frames: 1, bytes: 4 },
+      table: 1,
     });
+  });
+
+  test("a rolled-back append keeps its delete for the retry: the sent rows go once it commits", () => {
+    using db = openBatched({ retryBaseMs: 10 });
+    const { outbox } = db.stores;
+    for (const f of ["a", "bb"]) outbox.append(f, true, NO_LIMIT);
+    db.endTurn();
+    const ids = outbox.peekAfter(0, 10).map((e) => e.id);
+    outbox.markSent(ids[1] ?? 0);
+    const table = () => row<{ n: number }>(db.sqlite, "SELECT COUNT(*) AS n FROM outbox").n;
+    db.tx.failCommits = 1;
+    outbox.append("ccc", true, NO_LIMIT);
+    db.endTurn();
+    expect([table(), outbox.stats()]).toEqual([2, { frames: 0, bytes: 0 }]);
+    db.clock.advance(10);
+    db.endTurn();
+    expect([table(), outbox.stats(), frames(outbox.peekAfter(0, 10))]).toEqual([
+      1,
+      { frames: 1, bytes: 3 },
+      ["ccc"],
+    ]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { TASK_STATUSES, type TaskStatus, type TaskStore } from "../../src/core/ports.ts";
-import { TOTAL_RECEIVED_KEY } from "../../src/store/task-store.ts";
+import { PRUNED_KEY } from "../../src/store/task-store.ts";
 import { BACKENDS, openBatched, openStores, pending, row, tempDir } from "./helpers.ts";
 
 const ids = (tasks: { taskId: string }[]) => tasks.map((t) => t.taskId);
@@ -315,21 +315,34 @@ describe("TaskStore (SQLite only)", () => {
     expect(ids(tasks.loadActive())).toEqual(["t0", "later"]);
   });
 
-  test("totalReceived is stored: it survives a reopen, and a garbled value reads as 0", () => {
+  test("totalReceived is rows kept plus rows pruned: it survives pruning and a reopen, and a garbled count reads as 0", () => {
     using dir = tempDir();
     const file = dir.file("relay.db");
     {
       using db = openStores(file);
-      for (const id of ["a", "b", "c"]) db.stores.tasks.savePending(pending(id, 1));
+      const { tasks } = db.stores;
+      for (const id of ["a", "b", "c"]) tasks.savePending(pending(id, 1));
+      tasks.markEnded("a", "completed", 2, null);
+      tasks.markEnded("b", "failed", 3, null);
+      expect(pruneNow(tasks, 0)).toBe(2);
+      expect(tasks.totalReceived()).toBe(3);
     }
     {
       using db = openStores(file);
-      expect(db.stores.tasks.totalReceived()).toBe(3);
-      db.stores.tasks.savePending(pending("d", 2));
-      expect(db.stores.tasks.totalReceived()).toBe(4);
-      expect(db.stores.meta.get(TOTAL_RECEIVED_KEY)).toBe("4");
-      db.stores.meta.set(TOTAL_RECEIVED_KEY, "not a number");
-      expect(db.stores.tasks.totalReceived()).toBe(0);
+      const { tasks, meta } = db.stores;
+      expect(tasks.totalReceived()).toBe(3);
+      expect(meta.get(PRUNED_KEY)).toBe("2");
+      tasks.savePending(pending("d", 4));
+      // A new attempt of a kept task is not a new task.
+      tasks.markEnded("c", "completed", 5, null);
+      tasks.savePending(pending("c", 6));
+      expect(tasks.totalReceived()).toBe(4);
+      meta.set(PRUNED_KEY, "not a number");
+    }
+    {
+      using db = openStores(file);
+      // Only the rows kept are counted then: c and d.
+      expect(db.stores.tasks.totalReceived()).toBe(2);
     }
   });
 

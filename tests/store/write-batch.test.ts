@@ -677,7 +677,7 @@ describe("WriteBatch: space-freeing writes", () => {
     const frame = (n: number) => `${n}`.padEnd(100, ".");
     for (const n of [1, 2, 3]) db.stores.outbox.append(frame(n), false, 300);
     db.endTurn();
-    // Rows 1 and 2 were sent; their delete is queued after an append that needs room.
+    // Rows 1 and 2 are marked sent after an append that needs room was queued: it deletes them first.
     const drops: (OutboxDrop | null)[] = [];
     db.stores.outbox.append(frame(4), false, 300, (d) => drops.push(d));
     db.stores.outbox.markSent(2);
@@ -699,6 +699,8 @@ describe("WriteBatch: space-freeing writes", () => {
     expect(db.batch.status.ok).toBe(false);
     // Rows 1 and 2 were sent meanwhile (committed rows may go while later writes wait).
     db.stores.outbox.markSent(2);
+    // Their delete waits for the next append, or the outbox's fallback timer: this.
+    expect(db.stores.outbox.deleteSent()).toBe(true);
     // The retry: the first commit (the delete alone) succeeds, the next one (the append) fails.
     const real = db.tx.commit;
     let commits = 0;

@@ -98,12 +98,12 @@ describe("UpstreamOutbox", () => {
     sink.results.push("sent", "backpressure");
     outbox.onAuthenticated();
     expect(sink.sent).toEqual(["1", "2"]); // "2" was accepted into the socket buffer
-    expect(store.frames()).toEqual(["3", "4"]);
+    expect(store.unsent()).toEqual(["3", "4"]);
     outbox.forward("5", true);
     expect(sink.sent).toEqual(["1", "2"]);
     outbox.onDrain();
     expect(sink.sent).toEqual(["1", "2", "3", "4", "5"]);
-    expect(store.frames()).toEqual([]);
+    expect(store.unsent()).toEqual([]);
   });
 
   test("direct send hitting backpressure blocks later frames until drain", () => {
@@ -141,7 +141,7 @@ describe("UpstreamOutbox", () => {
     outbox.onAuthenticated();
     outbox.onDown();
     expect(sink.sent).toEqual(["1"]);
-    expect(store.frames()).toEqual(["2", "3"]);
+    expect(store.unsent()).toEqual(["2", "3"]);
     sink.defaultResult = "sent";
     outbox.onAuthenticated();
     expect(sink.sent).toEqual(["1", "2", "3"]);
@@ -328,7 +328,7 @@ describe("UpstreamOutbox behind a write batch", () => {
     expect(outbox.stats()).toEqual({ frames: 0, bytes: 0, waiting: 0 });
   });
 
-  test("the delete of sent rows asks for no commit: it rides on the next one another write causes", () => {
+  test("the delete of sent rows asks for no commit: it rides on the next append, not on other writes", () => {
     const { sink, outbox, store, batch, endTurn, commits } = batched();
     outbox.onAuthenticated();
     outbox.forward("crit-1", true);
@@ -336,12 +336,12 @@ describe("UpstreamOutbox behind a write batch", () => {
     expect(sink.sent).toEqual(["crit-1"]);
     expect(commits()).toEqual({ commits: 1, scheduled: false });
     expect(store.frames()).toEqual(["crit-1"]);
-    // Another write (the next spawn's task row, say): one commit carries both.
+    // Another write (the next spawn's task row, say): its commit has no outbox page to carry it.
     batch.write(() => undefined);
     endTurn();
     expect(commits()).toEqual({ commits: 2, scheduled: false });
-    expect(store.frames()).toEqual([]);
-    // A commit carried it: the fallback timer finds nothing left to write.
+    expect(store.frames()).toEqual(["crit-1"]);
+    // The next append carries it: no commit of its own.
     outbox.forward("crit-2", true);
     endTurn();
     expect({ sent: sink.sent, frames: store.frames() }).toEqual({
