@@ -8,6 +8,7 @@
  */
 import { and, asc, gt, lte, sql } from "drizzle-orm";
 import type { OutboxDrop, OutboxEntry, OutboxStore } from "../core/ports.ts";
+import { OutboxTail } from "./outbox-tail.ts";
 import { outbox } from "./schema.ts";
 import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
@@ -87,11 +88,15 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
    * not even after a rollback or once the table is empty. Gaps are harmless.
    */
   let nextId = (maxIdStmt.get()?.max ?? 0) + 1;
+  /** The newest committed rows in memory: the drain of a fresh append reads no SQL. */
+  const tail = new OutboxTail(nextId);
   const reload = (): void => {
     const row = statsStmt.get(sentThrough, Number.MAX_SAFE_INTEGER);
     stats.frames = row?.frames ?? 0;
     stats.bytes = row?.bytes ?? 0;
     deleteAppliedThrough = deletedThrough;
+    // Rows pushed by the rolled-back transaction are not in the table.
+    tail.reset(nextId);
   };
   reload();
   writer.onRollback(reload);
@@ -120,7 +125,10 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
       }
       if (batch.length < DROP_SCAN_BATCH) break;
     }
-    if (frames > 0) tx(dropThroughStmt).run({ id: lastId });
+    if (frames > 0) {
+      tx(dropThroughStmt).run({ id: lastId });
+      tail.dropDroppableThrough(lastId);
+    }
     stats.frames -= frames;
     stats.bytes -= freed;
     return { frames, bytes: freed };
@@ -141,7 +149,9 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
     // Critical frames are never refused: the budget yields for them.
     const refused = !critical && stats.bytes + bytes > maxBytes;
     if (!refused) {
-      tx(appendStmt).run(nextId++, frame, bytes, critical ? 1 : 0);
+      const id = nextId++;
+      tx(appendStmt).run(id, frame, bytes, critical ? 1 : 0);
+      tail.push({ id, frame, bytes, critical });
       stats.frames++;
       stats.bytes += bytes;
     }
@@ -167,6 +177,8 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
       ),
 
     peekAfter: (afterId, limit): OutboxEntry[] => {
+      const held = tail.peekAfter(afterId, limit);
+      if (held !== null) return held;
       const rows = peekStmt.all(afterId, limit);
       // SQLite has no boolean: the column holds 0/1.
       for (const row of rows) (row as OutboxEntry).critical = row.critical === 1;
@@ -175,8 +187,9 @@ export function createOutboxStore(reader: StoreReader, writer: StoreWriter): Out
 
     markSent: (id) => {
       if (id <= sentThrough) return;
-      // Every row up to `id` is committed (the drain read it): counted from the table as it is.
-      const gone = statsStmt.get(sentThrough, id);
+      // Every row up to `id` is committed (the drain read it): counted in the tail, or
+      // else in the table as it is.
+      const gone = tail.takeThrough(sentThrough, id) ?? statsStmt.get(sentThrough, id);
       stats.frames -= gone?.frames ?? 0;
       stats.bytes -= gone?.bytes ?? 0;
       sentThrough = id;
