@@ -45,9 +45,8 @@ describe("OutboxTail", () => {
 
   test("a drop removes only the non-critical rows up to its id", () => {
     const tail = new OutboxTail(1);
-    [entry(1, 1, false), entry(2, 1, true), entry(3, 1, false), entry(4, 1, false)].forEach((e) =>
-      tail.push(e),
-    );
+    for (const e of [entry(1, 1, false), entry(2, 1, true), entry(3, 1, false), entry(4, 1, false)])
+      tail.push(e);
     tail.dropDroppableThrough(3);
     expect(ids(tail.peekAfter(0, 10))).toEqual([2, 4]);
   });
