@@ -4,7 +4,7 @@
  * the database will hold. frames/bytes live in memory: counted at open and
  * after a rollback, then moved by exactly what each applied statement added
  * or removed, and by the rows marked sent (no longer counted, though their
- * delete waits for the next commit: see OutboxStore.markSent).
+ * delete waits for the next append: see OutboxStore.markSent).
  */
 import { and, asc, gt, lte, sql } from "drizzle-orm";
 import type { OutboxDrop, OutboxEntry, OutboxStore } from "../core/ports.ts";
