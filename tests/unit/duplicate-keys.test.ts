@@ -195,6 +195,284 @@ test("random frames: the scan agrees with the members they were built from", () 
   expect(repeated).toBeLessThan(3000);
 });
 
+// ---- the fast path: exact, never a guess ------------------------------------------------
+//
+// Without a `\u` in the text and with each name's literal `"name"` there at most once,
+// repeatedTopLevelKey answers null without the scan. These frames sit on either side of
+// that line, so a fast path that decided too much (or too little) fails here.
+
+/** How many times `"name"`, quotes included, occurs in `text` (overlapping ones too). */
+function literalCount(text: string, name: string): number {
+  const quoted = `"${name}"`;
+  let count = 0;
+  for (let at = text.indexOf(quoted); at !== -1; at = text.indexOf(quoted, at + 1)) count++;
+  return count;
+}
+
+/** Whether a short escape (`\"` `\\` `\/` `\n` and the like) can make one of the name's characters. */
+const shortEscapable = (name: string): boolean =>
+  [...name].some((ch) => ch < " " || ch === '"' || ch === "\\" || ch === "/");
+
+/** Whether the fast path may answer for `text` without the scan. */
+const fastPathApplies = (text: string, names: readonly string[] = NAMES): boolean =>
+  !names.some(shortEscapable) &&
+  !text.includes("\\u") &&
+  names.every((name) => literalCount(text, name) <= 1);
+
+describe("the fast path", () => {
+  /** [name, text, the names, the repeated key or null, whether the fast path may answer] */
+  const fastCases: Array<[string, string, readonly string[], string | null, boolean]> = [
+    ["an ordinary frame", '{"type":"taskOutput","taskId":"a","output":"x\\ny"}', NAMES, null, true],
+    ["a second type hidden by \\u0074ype", '{"type":"x","\\u0074ype":"y"}', NAMES, "type", false],
+    [
+      "a second type hidden by t\\u0079pe",
+      '{"t\\u0079pe":"x","taskId":"a","type":"y"}',
+      NAMES,
+      "type",
+      false,
+    ],
+    [
+      "a \\u elsewhere, nothing repeated",
+      '{"type":"x","taskId":"a","output":"\\u00e9"}',
+      NAMES,
+      null,
+      false,
+    ],
+    [
+      'an escaped backslash before a u ("\\\\u")',
+      '{"type":"\\\\u","taskId":"a"}',
+      NAMES,
+      null,
+      false,
+    ],
+    [
+      '"type" twice more in a nested object, once at the top',
+      '{"type":"x","meta":{"type":1,"type":2},"taskId":"a"}',
+      NAMES,
+      null,
+      false,
+    ],
+    [
+      '"type" in a nested object, twice at the top',
+      '{"type":"x","meta":{"type":1},"type":"y"}',
+      NAMES,
+      "type",
+      false,
+    ],
+    ['"type" as a value, once as a key', '{"type":"type","taskId":"type"}', NAMES, null, false],
+    ['"type" as a value, twice as a key', '{"type":"type","type":"x"}', NAMES, "type", false],
+    [
+      'a string ending in \\"type", once at the top',
+      '{"type":"x","output":"say \\"type"}',
+      NAMES,
+      null,
+      false,
+    ],
+    [
+      'a string ending in \\"type", twice at the top',
+      '{"type":"x","output":"say \\"type","type":"y"}',
+      NAMES,
+      "type",
+      false,
+    ],
+    [
+      'escaped quotes: \\"type\\" and \\"taskId\\" inside an output string',
+      '{"type":"taskOutput","taskId":"a","output":"\\"type\\":\\"x\\",\\"taskId\\":\\"b\\",\\"type\\""}',
+      NAMES,
+      null,
+      true,
+    ],
+    [
+      "escaped quotes inside an output string, then a second taskId",
+      '{"type":"taskOutput","taskId":"a","output":"\\"type\\":\\"taskId\\"","taskId":"b"}',
+      NAMES,
+      "taskId",
+      false,
+    ],
+    // Names the short escapes can spell: the fast path must step aside for them.
+    ["a name with a slash, spelled \\/", '{"a/b":1,"a\\/b":2}', ["a/b"], "a/b", false],
+    ['a name with a quote, spelled \\"', '{"a\\"b":1,"a\\"b":2}', ['a"b'], 'a"b', false],
+    ["a name with a backslash, spelled \\\\", '{"c\\\\d":1,"c\\\\d":2}', ["c\\d"], "c\\d", false],
+    ["a name with a newline, spelled \\n", '{"a\\nb":1,"a\\nb":2}', ["a\nb"], "a\nb", false],
+    [
+      "one such name among plain ones",
+      '{"type":"x","a\\/b":1,"taskId":"t","a/b":2}',
+      ["type", "taskId", "a/b"],
+      "a/b",
+      false,
+    ],
+  ];
+
+  test("every case is valid JSON, and the fast path covers the ones it should", () => {
+    for (const [name, text, names, , applies] of fastCases) {
+      expect(() => JSON.parse(text)).not.toThrow();
+      expect({ name, applies: fastPathApplies(text, names) }).toEqual({ name, applies });
+    }
+  });
+
+  test.each(fastCases)("%s", (_name, text, names, expected) => {
+    expect(repeatedTopLevelKey(text, names)).toBe(expected);
+  });
+
+  test("the names' quoted forms follow the names: new arrays, and one changed in place", () => {
+    const text = '{"other":1,"other":2,"type":3}';
+    for (let round = 0; round < 3; round++) {
+      expect(repeatedTopLevelKey(text, ["type"])).toBeNull();
+      expect(repeatedTopLevelKey(text, ["other"])).toBe("other");
+    }
+    const names = ["type", "taskId"];
+    expect(repeatedTopLevelKey(text, names)).toBeNull();
+    names[1] = "other";
+    expect(repeatedTopLevelKey(text, names)).toBe("other");
+    names[1] = "a/b";
+    expect(repeatedTopLevelKey('{"a/b":1,"a\\/b":2}', names)).toBe("a/b");
+    names.pop();
+    expect(repeatedTopLevelKey(text, names)).toBeNull();
+  });
+});
+
+// ---- the fast path against a reference: raw frames, escapes and all -------------------
+
+/**
+ * The top-level keys of a JSON object, decoded, in order: a tiny walker written
+ * apart from the module (character by character, strings decoded by JSON.parse).
+ */
+function topLevelKeys(text: string): string[] {
+  let i = 0;
+  const ws = () => {
+    while (" \t\n\r".includes(text[i] ?? "x")) i++;
+  };
+  const str = (): string => {
+    const start = i++;
+    while (text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i));
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '"') str();
+    else if (c === "{") members();
+    else if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") {
+        i++;
+        return;
+      }
+      for (;;) {
+        value();
+        ws();
+        if (text[i++] === "]") return;
+      }
+    } else while (i < text.length && !",}] \t\n\r".includes(text[i] as string)) i++;
+  };
+  const members = (): string[] => {
+    const keys: string[] = [];
+    i++;
+    ws();
+    if (text[i] === "}") {
+      i++;
+      return keys;
+    }
+    for (;;) {
+      ws();
+      keys.push(str());
+      ws();
+      i++; // the colon
+      value();
+      ws();
+      if (text[i++] === "}") return keys;
+    }
+  };
+  ws();
+  return members();
+}
+
+/** The name whose second top-level occurrence comes first, or null. */
+function referenceRepeat(text: string, names: readonly string[]): string | null {
+  const seen = new Set<string>();
+  for (const key of topLevelKeys(text)) {
+    if (!names.includes(key)) continue;
+    if (seen.has(key)) return key;
+    seen.add(key);
+  }
+  return null;
+}
+
+/** Raw key spellings: the names literally and through `\u`, near misses, escaped quotes. */
+const PLAIN_KEYS = [
+  '"type"',
+  '"taskId"',
+  '"other"',
+  '"types"',
+  '"Type"',
+  '"\\"type\\""',
+  '"type\\\\"',
+];
+const ESCAPED_KEYS = ['"t\\u0079pe"', '"\\u0074ype"', '"ta\\u0073kId"', '"\\u0074askI\\u0064"'];
+/** Raw string values with quotes and backslashes, some spelling the names. */
+const PLAIN_STRINGS = [
+  '"type"',
+  '"taskId"',
+  '"\\"type\\""',
+  '"say \\"taskId\\":\\"b\\""',
+  '"a\\"type"',
+  '"\\\\"',
+  '"}{][,:"',
+  '""',
+  '"line\\nline\\t\\"q\\"\\/"',
+];
+const ESCAPED_STRINGS = ['"\\\\u0074ype"', '"\\u00e9\\ud83d\\ude00"', '"\\u0022type\\u0022"'];
+
+function rawValue(rnd: () => number, depth: number, plain: boolean): string {
+  const pick = (pool: string[]) => pool[Math.floor(rnd() * pool.length)] as string;
+  const strings = plain ? PLAIN_STRINGS : [...PLAIN_STRINGS, ...ESCAPED_STRINGS];
+  const keys = plain ? PLAIN_KEYS : [...PLAIN_KEYS, ...ESCAPED_KEYS];
+  const kind = Math.floor(rnd() * (depth > 2 ? 4 : 6));
+  if (kind === 0) return pick(["null", "true", "false", "-12.5e3", "0"]);
+  if (kind <= 3) return pick(strings);
+  const n = Math.floor(rnd() * 4);
+  if (kind === 4)
+    return `[${Array.from({ length: n }, () => rawValue(rnd, depth + 1, plain)).join(",")}]`;
+  const body = Array.from({ length: n }, () => `${pick(keys)}:${rawValue(rnd, depth + 1, plain)}`);
+  return `{${body.join(",")}}`;
+}
+
+function rawFrame(rnd: () => number): string {
+  // Half the frames draw only from spellings without `\u`, so the fast path is in play.
+  const plain = rnd() < 0.5;
+  const keys = plain ? PLAIN_KEYS : [...PLAIN_KEYS, ...ESCAPED_KEYS];
+  const members = Array.from({ length: Math.floor(rnd() * 5) }, () => {
+    const key = keys[Math.floor(rnd() * keys.length)] as string;
+    return `${space(rnd)}${key}${space(rnd)}:${space(rnd)}${rawValue(rnd, 0, plain)}${space(rnd)}`;
+  });
+  return `${space(rnd)}{${members.join(",")}}${space(rnd)}`;
+}
+
+test("random raw frames: the function agrees with a reference walker, fast path or not", () => {
+  const rnd = mulberry32(0xfa57_7a7b);
+  const tally = { fastNull: 0, scannedNull: 0, scannedRepeat: 0 };
+  for (let i = 0; i < 1000; i++) {
+    const text = rawFrame(rnd);
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    // The reference reads the same keys JSON.parse does.
+    expect([...new Set(topLevelKeys(text))].sort()).toEqual(Object.keys(parsed).sort());
+    const expected = referenceRepeat(text, NAMES);
+    expect({ text, found: repeatedTopLevelKey(text, NAMES) }).toEqual({ text, found: expected });
+    if (fastPathApplies(text)) {
+      // Where the fast path answers, the exact answer is null: that is its whole claim.
+      expect({ text, expected }).toEqual({ text, expected: null });
+      tally.fastNull++;
+    } else if (expected === null) tally.scannedNull++;
+    else tally.scannedRepeat++;
+  }
+  // All three kinds of frame were met often enough to mean something.
+  expect(tally.fastNull).toBeGreaterThan(100);
+  expect(tally.scannedNull).toBeGreaterThan(100);
+  expect(tally.scannedRepeat).toBeGreaterThan(100);
+});
+
 // ---- the parsers refuse the ambiguous frames ------------------------------------------
 
 describe("parseDaemonFrame and parseServerFrame refuse a repeated routing field", () => {
