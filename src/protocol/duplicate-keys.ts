@@ -5,20 +5,6 @@
  * one and be read by the server as the other. Pure and linear: one pass over
  * the top level, strings skipped with indexOf, nested values skipped by depth
  * (their keys may repeat freely), no second parse of the frame.
- *
- * Most frames never reach that pass. A key reads as `name` either spelled
- * literally, as `"name"` in the text, or through a `\u` escape: the other JSON
- * escapes (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`) make only quotes, slashes,
- * backslashes and control characters. So for a name without those, a text with
- * no `\u` and at most one `"name"` cannot hold it twice, at the top level or
- * anywhere, and the answer is null without the scan: a few native searches of
- * the text instead of a walk of its members. This is exact for any text, not
- * only valid JSON: the scan itself can only match a name through a literal
- * `"name"` or a decoded escape. Anything else (a `\u`, a second `"name"` in a
- * nested object or a string value, a name the rule does not cover) goes to the
- * scan, which decides as before. The one piece of module state, a memo of the
- * names' quoted forms, is checked against the names on every call, so the
- * answer depends on the arguments alone.
  */
 
 const QUOTE = 0x22;
@@ -28,7 +14,6 @@ const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
-const SLASH = 0x2f;
 
 /** JSON's four whitespace characters (RFC 8259 §2). */
 function isSpace(c: number): boolean {
@@ -120,70 +105,12 @@ function nameIndex(text: string, open: number, close: number, names: readonly st
 }
 
 /**
- * Whether only a literal `"name"` can spell `name` in a text without `\u`: it
- * holds none of the characters the short escapes make (`"`, `\`, `/`, and the
- * control characters, which a JSON string cannot hold raw anyway).
- */
-function onlyLiteral(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c < 0x20 || c === QUOTE || c === BACKSLASH || c === SLASH) return false;
-  }
-  return true;
-}
-
-/**
- * `"name"` for each of the names, or null when one of them fails onlyLiteral.
- * Kept for the last names seen and checked against them, by content, on every
- * call: built afresh per call (a concatenation JavaScriptCore must then flatten
- * for indexOf) these strings cost more than the scan the fast path skips. The
- * memo holds only what the names alone determine, so no answer depends on it.
- */
-let memoNames: readonly string[] = [];
-let memoQuoted: readonly string[] | null = [];
-
-function quotedNames(names: readonly string[]): readonly string[] | null {
-  let same = names.length === memoNames.length;
-  for (let n = 0; same && n < names.length; n++) same = names[n] === memoNames[n];
-  if (!same) {
-    memoNames = names.slice();
-    memoQuoted = names.every(onlyLiteral) ? names.map((name) => `"${name}"`) : null;
-  }
-  return memoQuoted;
-}
-
-/**
- * The fast path: true when no name can be repeated, so the scan is not needed.
- * Native searches (one for `\u`, two per name) instead of a walk of every
- * member. The second search starts one past the first hit, so every literal
- * `"name"` counts, key or not: a count above one only sends the frame to the
- * scan. A `\u` is looked for anywhere, even after an escaped backslash (`\\u`),
- * for the same reason.
- */
-function cannotRepeat(text: string, names: readonly string[]): boolean {
-  const quoted = quotedNames(names);
-  if (quoted === null || text.indexOf("\\u") !== -1) return false;
-  for (let n = 0; n < quoted.length; n++) {
-    const q = quoted[n] as string;
-    const first = text.indexOf(q);
-    if (first !== -1 && text.indexOf(q, first + 1) !== -1) return false;
-  }
-  return true;
-}
-
-/**
  * The first of `names` that the top-level object in `text` names more than
  * once (keys compared after decoding escapes), or null. `text` must be JSON
  * that JSON.parse accepted as an object; on anything else this returns null
  * without throwing. At most 31 names.
  */
 export function repeatedTopLevelKey(text: string, names: readonly string[]): string | null {
-  if (cannotRepeat(text, names)) return null;
-  return scanTopLevel(text, names);
-}
-
-/** The exact scan: walks every top-level member, decoding keys with escapes. */
-function scanTopLevel(text: string, names: readonly string[]): string | null {
   let seen = 0; // bit n: names[n] was met (a handful of names, so a bitmask is enough)
   let i = skipSpace(text, 0);
   if (text.charCodeAt(i) !== OPEN_BRACE) return null;
