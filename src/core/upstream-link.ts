@@ -235,7 +235,8 @@ export class UpstreamLink {
   /**
    * Relay-to-relay extension: tells a parent relay our capacity changed. Only
    * called in `auto` mode; sent straight away, never queued (a stale capacity
-   * means nothing, and the next authenticate carries the current one).
+   * means nothing: the next authenticate carries the current one, and a change
+   * during the handshake follows it once the link is open).
    */
   advertiseCapacity(capacity: number): void {
     if (this.current.kind !== "open" || !this.socket || capacity === this.advertised) return;
@@ -327,6 +328,9 @@ export class UpstreamLink {
         "authenticated",
         `Authenticated upstream as daemon ${parsed.value.daemonId}`,
       );
+      // advertiseCapacity sends only on an open link: a change made while the
+      // server was still answering authenticate is told now.
+      this.advertiseCapacity(this.identity().maxConcurrentTasks);
       this.heartbeat.start(this.openSend, this.peerMaxFrameBytes);
       if (this.paused) this.socket?.pause?.();
       this.events.onAuthenticated(parsed.value.daemonId);

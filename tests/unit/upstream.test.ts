@@ -112,6 +112,22 @@ describe("Upstream: the link and the outbox as one part", () => {
     });
   });
 
+  test("auto capacity: a change during the handshake is told once the link is open", () => {
+    const { upstream, transport } = setup();
+    upstream.advertiseCapacity(0);
+    upstream.start();
+    transport.last.open();
+    // Daemons attach while the server has not answered authenticate yet.
+    upstream.advertiseCapacity(9);
+    transport.last.authenticated();
+    expect(transport.last.frames().map((f) => [f.type, f.maxConcurrentTasks])).toEqual([
+      ["authenticate", 0],
+      ["capacityUpdate", 9],
+    ]);
+    upstream.advertiseCapacity(9);
+    expect(transport.last.frames()).toHaveLength(2);
+  });
+
   test("a fixed capacity is what authenticate says, whatever the daemons add up to", () => {
     const { upstream, transport } = setup({ capacity: 12 });
     upstream.advertiseCapacity(3);
