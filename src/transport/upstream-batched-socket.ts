@@ -33,11 +33,26 @@ export interface BatchedTransportOptions {
   highWaterBytes?: number;
   /** Largest message accepted from the server, fragments included. */
   maxMessageBytes?: number;
+  /**
+   * A turn that has queued this many bytes writes them at once instead of at
+   * its end (EARLY_WRITE_BYTES).
+   */
+  earlyWriteBytes?: number;
   /** End-of-turn hook (tests may pass their own). */
   schedule?: (fn: () => void) => void;
   /** The HTTP proxy to tunnel through to a server, or null to connect directly. */
   proxyFor?: (url: URL) => URL | null;
 }
+
+/**
+ * Frames wait for the end of the turn so that a turn's frames leave in one
+ * write, but a busy turn (a burst from many daemons) can take milliseconds to
+ * read: its first frames would wait for its last. Past this many bytes the
+ * queue is written straight away, which bounds that wait to the time it takes
+ * to read about this much, and lets the server start on it meanwhile; a write
+ * of 16 KiB costs little next to reading 16 KiB of frames.
+ */
+const EARLY_WRITE_BYTES = 16 * 1024;
 
 export function createBatchedUpstreamTransport(
   opts: BatchedTransportOptions = {},
@@ -68,6 +83,7 @@ class FramedSocket implements UpstreamSocket {
   /** Reading is paused (storage failing); applies once the socket opens. */
   private paused = false;
   private readonly highWater: number;
+  private readonly earlyWrite: number;
   private readonly schedule: (fn: () => void) => void;
 
   constructor(
@@ -79,6 +95,7 @@ class FramedSocket implements UpstreamSocket {
     // Sends stop at the high-water mark, so a queue past twice that is a one-off.
     this.out = new FrameQueue(2 * this.highWater);
     this.reader = new FrameReader(opts.maxMessageBytes ?? 64 * 1024 * 1024);
+    this.earlyWrite = opts.earlyWriteBytes ?? EARLY_WRITE_BYTES;
     this.schedule = opts.schedule ?? setImmediate;
     this.connection = dial(
       url,
@@ -101,6 +118,10 @@ class FramedSocket implements UpstreamSocket {
   send(text: string): SendResult {
     if (this.handshake !== null || this.ended) return "dropped";
     this.out.text(text, Opcode.text);
+    // The end-of-turn flush still runs: it tells the link when backpressure is over.
+    if (this.out.length >= this.earlyWrite && !this.waitingDrain && this.socket) {
+      this.write(this.socket);
+    }
     this.scheduleFlush();
     if (this.bufferedAmount() <= this.highWater) return "sent";
     this.backpressured = true;

@@ -1,6 +1,7 @@
 /**
  * The batched upstream socket against a real Bun WebSocket server: frames of one turn
- * leave together yet arrive one message each, in order; a full buffer reports
+ * leave together yet arrive one message each, in order; a busy turn starts writing
+ * before its end; a full buffer reports
  * backpressure and then drains; the server's close ends the socket once.
  */
 import { expect, test } from "bun:test";
@@ -69,7 +70,11 @@ function events() {
 test("a burst goes out as separate messages, in order, through backpressure and drain", async () => {
   const s = server();
   const e = events();
-  const socket = createBatchedUpstreamTransport({ highWaterBytes: 16 * 1024 })(s.url, e.handlers);
+  // One turn's worth, written at its end: no early write lets the kernel take it as it comes.
+  const socket = createBatchedUpstreamTransport({
+    highWaterBytes: 16 * 1024,
+    earlyWriteBytes: Number.POSITIVE_INFINITY,
+  })(s.url, e.handlers);
   await e.opened;
   const frames = Array.from({ length: 5000 }, (_, i) =>
     JSON.stringify({ type: "taskOutput", n: i, pad: "x".repeat(200) }),
@@ -85,6 +90,32 @@ test("a burst goes out as separate messages, in order, through backpressure and 
   await s.until(frames.length);
   expect(s.received).toEqual(frames);
   expect(socket.bufferedAmount?.()).toBe(0);
+  socket.close(1000, "done");
+  s.srv.stop(true);
+});
+
+test("a turn that queues earlyWriteBytes writes them at once; what follows waits for the end of the turn", async () => {
+  const s = server();
+  const e = events();
+  // The end of the turn comes only when the test says so.
+  const endOfTurn: Array<() => void> = [];
+  const socket = createBatchedUpstreamTransport({
+    earlyWriteBytes: 4096,
+    schedule: (fn) => endOfTurn.push(fn),
+  })(s.url, e.handlers);
+  await e.opened;
+  const frame = (i: number) => JSON.stringify({ type: "taskOutput", n: i, pad: "x".repeat(1000) });
+  // Four frames of a little over 1 KiB each: the fourth takes the queue past 4 KiB.
+  const early = [0, 1, 2, 3].map(frame);
+  for (const f of early) expect(socket.send(f)).toBe("sent");
+  await s.until(early.length);
+  expect(s.received).toEqual(early);
+  expect(socket.bufferedAmount?.()).toBe(0);
+  socket.send(frame(4));
+  expect(socket.bufferedAmount?.()).toBeGreaterThan(0);
+  for (const fn of endOfTurn.splice(0)) fn();
+  await s.until(5);
+  expect(s.received).toEqual([...early, frame(4)]);
   socket.close(1000, "done");
   s.srv.stop(true);
 });
