@@ -124,7 +124,7 @@ function main(): void {
         grouped(batch, TASKS, () => batched.outbox.append(OUTPUT, false, OUTBOX_MAX));
       }),
     );
-    // One timeline event alone, on tasks that exist already (its foreign key).
+    // One timeline event alone, on tasks that exist already (as in the relay).
     const tasks = Array.from({ length: TASKS }, id);
     grouped(batch, TASKS, (i) =>
       batched.tasks.savePending({

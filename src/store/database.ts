@@ -54,7 +54,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): RelayDatabas
   // someone else's lock blocks the event loop. Past it the commit fails and is
   // retried with backoff while the relay reports a storage problem.
   sqlite.run("PRAGMA busy_timeout = 250");
-  // Off by default in SQLite; the ON DELETE CASCADE of held_commands and task_events depends on it.
+  // Off by default in SQLite; the ON DELETE CASCADE of held_commands depends on it.
   sqlite.run("PRAGMA foreign_keys = ON");
   const db = drizzle({ client: sqlite, schema });
   try {

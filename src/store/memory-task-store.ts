@@ -26,7 +26,7 @@ export class MemoryTaskStore implements TaskStore {
 
   constructor(
     private readonly writer: Writer = directWriter,
-    /** The task's timeline goes with it (pruned, or a new attempt), as task_events cascades. */
+    /** The task's timeline goes with it (pruned, or a new attempt), as task-store.ts deletes task_events rows. */
     private readonly events?: { forget(taskId: string): void },
   ) {}
 

@@ -1,8 +1,8 @@
 /**
  * The task_events table (src/core/task-timeline.ts decides what goes in it).
  * An event costs one prepared insert, and past a task's bound one delete by
- * key; a task's rows go with the task (ON DELETE CASCADE when prune() removes
- * it, and task-store.ts drops them when a new attempt starts).
+ * key; a task's rows go with the task (task-store.ts deletes them when prune()
+ * removes it, and when a new attempt starts).
  */
 import { asc, desc, eq, sql } from "drizzle-orm";
 import type { TaskEvent, TaskEventStore } from "../core/ports.ts";

@@ -24,6 +24,7 @@ import {
 } from "../core/ports.ts";
 import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-bound.ts";
 import { heldCommands, meta, taskEvents, tasks } from "./schema.ts";
+import type { RelayDb } from "./relay-db.ts";
 import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
 /**
@@ -132,6 +133,20 @@ function taskReads(reader: StoreReader) {
   };
 }
 
+/**
+ * The `n` oldest ended tasks, walking the completed-at index from its old end.
+ * The number of ended rows is kept in memory (createTaskStore), so pruning a
+ * step at a time never has to count or skip over the `keep` rows that stay.
+ */
+function oldestEnded(db: RelayDb) {
+  return db
+    .select({ id: tasks.taskId })
+    .from(tasks)
+    .where(and(notInArray(tasks.status, [...ACTIVE_STATUSES]), isNotNull(tasks.completedAt)))
+    .orderBy(asc(tasks.completedAt), asc(tasks.seq))
+    .limit(p("n"));
+}
+
 /** The write statements, declared once (store-writer.ts). A list, like taskReads. */
 function taskWrites(writer: StoreWriter) {
   return {
@@ -178,25 +193,18 @@ function taskWrites(writer: StoreWriter) {
         .where(eq(tasks.taskId, p("taskId")))
         .prepare(),
     ),
-    // The `n` oldest ended tasks, walking the completed-at index from its old end.
-    // The number of ended rows is kept in memory (createTaskStore), so pruning a
-    // step at a time never has to count or skip over the `keep` rows that stay.
+    // The `n` oldest ended tasks' events, then the tasks: the same ids both times
+    // (completed_at, then the unique seq, orders them), in one transaction.
+    pruneEvents: writer.prepare((db) =>
+      db
+        .delete(taskEvents)
+        .where(inArray(taskEvents.taskId, oldestEnded(db)))
+        .prepare(),
+    ),
     prune: writer.prepare((db) =>
       db
         .delete(tasks)
-        .where(
-          inArray(
-            tasks.taskId,
-            db
-              .select({ id: tasks.taskId })
-              .from(tasks)
-              .where(
-                and(notInArray(tasks.status, [...ACTIVE_STATUSES]), isNotNull(tasks.completedAt)),
-              )
-              .orderBy(asc(tasks.completedAt), asc(tasks.seq))
-              .limit(p("n")),
-          ),
-        )
+        .where(inArray(tasks.taskId, oldestEnded(db)))
         .returning({ id: tasks.taskId })
         .prepare(),
     ),
@@ -311,6 +319,8 @@ export function createTaskStore(reader: StoreReader, writer: StoreWriter): TaskS
   const applyPrune = (tx: WriteTx, keep: number, maxRows: number): number => {
     const excess = Math.min(endedRows - Math.max(0, Math.trunc(keep)), maxRows);
     if (excess <= 0) return 0;
+    // Events first: they are found through their tasks (no foreign key cascades: schema.ts).
+    tx(w.pruneEvents).run({ n: excess });
     const deleted = tx(w.prune).all({ n: excess }).length;
     endedRows -= deleted;
     rows -= deleted;

@@ -149,4 +149,62 @@ describe("embedded migrations", () => {
       .get()?.sql;
     expect(ddl).toMatch(/WITHOUT ROWID\s*$/);
   });
+
+  test("0006 keeps every event of an 0005 database; task_events loses its foreign key, not WITHOUT ROWID", () => {
+    using dir = tempDir();
+    const file = dir.file("relay.db");
+    {
+      using sqlite = new Database(file, { strict: true });
+      const db = drizzle({ client: sqlite }) as unknown as {
+        dialect: SQLiteSyncDialect;
+        session: SQLiteSession<"sync", unknown, Record<string, never>, never>;
+      };
+      db.dialect.migrate(
+        embeddedMigrations(journal.entries.filter((e) => e.tag < "0006")),
+        db.session,
+      );
+      sqlite.run(
+        `INSERT INTO tasks (task_id, task_name, status, spawn_frame, received_at, completed_at, seq)
+         VALUES ('done', 'n', 'completed', '{}', 1, 2, 1)`,
+      );
+      sqlite.run(
+        `INSERT INTO task_events (task_id, n, at, kind, machine_id, detail, upstream, output_frames, output_bytes)
+         VALUES ('done', 0, 1, 'queued', NULL, NULL, NULL, 0, 0),
+                ('done', 1, 2, 'completed', 'm-1', 'ok', 'sent', 3, 40)`,
+      );
+    }
+    using handle = openDatabase(file);
+    const stores = createStores(handle.db, handle.sqlite, { logKeep: 100 });
+    expect(stores.taskEvents.list("done")).toEqual([
+      {
+        n: 0,
+        at: 1,
+        kind: "queued",
+        machineId: null,
+        detail: null,
+        upstream: null,
+        outputFrames: 0,
+        outputBytes: 0,
+      },
+      {
+        n: 1,
+        at: 2,
+        kind: "completed",
+        machineId: "m-1",
+        detail: "ok",
+        upstream: "sent",
+        outputFrames: 3,
+        outputBytes: 40,
+      },
+    ]);
+    const foreignKeys = handle.sqlite.query("SELECT * FROM pragma_foreign_key_list('task_events')");
+    expect(foreignKeys.all()).toEqual([]);
+    const ddl = handle.sqlite
+      .query<{ sql: string }, []>("SELECT sql FROM sqlite_master WHERE name = 'task_events'")
+      .get()?.sql;
+    expect(ddl).toMatch(/WITHOUT ROWID\s*$/);
+    // Pruning the task takes its events with it, now without a cascade.
+    stores.tasks.prune(0);
+    expect(stores.taskEvents.list("done")).toEqual([]);
+  });
 });
