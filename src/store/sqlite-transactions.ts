@@ -18,9 +18,12 @@ export interface TransactionDriver {
 }
 
 export function sqliteTransactions(sqlite: Database): TransactionDriver {
+  // Prepared once: Database.run compiles its SQL on every call, twice a commit.
+  const begin = sqlite.prepare("BEGIN");
+  const commit = sqlite.prepare("COMMIT");
   return {
-    begin: () => sqlite.run("BEGIN"),
-    commit: () => sqlite.run("COMMIT"),
+    begin: () => begin.run(),
+    commit: () => commit.run(),
     rollback: () => {
       try {
         if (sqlite.inTransaction) sqlite.run("ROLLBACK");
