@@ -23,8 +23,8 @@ import {
   zeroCountsByStatus,
 } from "../core/ports.ts";
 import { boundNullable, boundText, HISTORY_TEXT_MAX_BYTES } from "../core/text-bound.ts";
-import { heldCommands, meta, taskEvents, tasks } from "./schema.ts";
 import type { RelayDb } from "./relay-db.ts";
+import { heldCommands, meta, taskEvents, tasks } from "./schema.ts";
 import type { StoreReader, StoreWriter, WriteTx } from "./store-writer.ts";
 
 /**
