@@ -1,12 +1,13 @@
 /**
  * kill -9 during an upstream outage: after a restart on the same database,
  * everything the relay had accepted reaches the server, and the relay keeps
- * its machineId and its dispatched tasks.
+ * its machineId and its dispatched tasks, and each task keeps its timeline.
  */
 import { expect, test } from "bun:test";
 import { connectSimDaemon, startSimServer } from "../../src/sim/index.ts";
 import { ensureBinary, freePort, spawnRelayBinary } from "../helpers/binary.ts";
 import { barrier, binaryEnv } from "../helpers/frames.ts";
+import { pollUntil } from "../helpers/probes.ts";
 
 const KEY = "crash-test-key-77";
 
@@ -87,6 +88,75 @@ test("SIGKILL during an outage loses nothing the relay accepted", async () => {
     await again.close();
     second.kill("SIGTERM");
     expect(await second.exited).toBe(0);
+  } finally {
+    await second[Symbol.asyncDispose]();
+    await first[Symbol.asyncDispose]();
+  }
+});
+
+interface TimelineView {
+  status: string;
+  events: { kind: string; at: string; machineId: string | null; detail: string | null }[];
+}
+
+test("SIGKILL keeps each task's timeline as committed; the restarted relay goes on writing it", async () => {
+  const binary = await ensureBinary();
+  await using server = startSimServer();
+  const port = await freePort();
+  const env = binaryEnv(server.url, KEY, port, { MAKIMA_RELAY_GRACE_MS: "30000" });
+  const timeline = async (taskId: string): Promise<TimelineView> => {
+    const res = await fetch(`http://127.0.0.1:${port}/tasks/${taskId}/events`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as TimelineView;
+  };
+  const first = spawnRelayBinary({ binary, env });
+  await first.waitForHttp("/health", 10_000);
+  await server.waitForConnection(10_000);
+  const daemon = () =>
+    connectSimDaemon({
+      url: `ws://127.0.0.1:${port}`,
+      apiKey: KEY,
+      machineId: "historian",
+      maxConcurrentTasks: 2,
+    });
+  const d = await daemon();
+  await d.authenticated;
+  server.spawnTask("t-done");
+  server.spawnTask("t-live");
+  await d.waitFor((f) => f.msg?.type === "spawnTask" && f.msg.taskId === "t-live");
+  d.statusChange("t-live", "starting", "running");
+  d.complete("t-done", true);
+  // The relay forwards a result only once its end is committed.
+  await server.waitFor((f) => f.msg?.type === "taskComplete" && f.msg.taskId === "t-done", 10_000);
+  const live = await pollUntil(
+    () => timeline("t-live"),
+    (t) => t.events.some((e) => e.kind === "statusReported"),
+  );
+  const done = await timeline("t-done");
+  expect(done.events.at(-1)?.kind).toBe("completed");
+
+  first.kill("SIGKILL");
+  await first.exited;
+  await d.waitForClose(5000);
+  const second = spawnRelayBinary({ binary, env, cwd: first.cwd });
+  try {
+    await second.waitForHttp("/health", 10_000);
+    expect(await timeline("t-done")).toEqual(done);
+    expect((await timeline("t-live")).events).toEqual(live.events);
+
+    const again = await daemon();
+    await again.authenticated;
+    again.heartbeat(["t-live"]);
+    again.complete("t-live", true);
+    await server.waitFor(
+      (f) => f.msg?.type === "taskComplete" && f.msg.taskId === "t-live",
+      10_000,
+    );
+    const after = await timeline("t-live");
+    expect(after.status).toBe("completed");
+    expect(after.events.slice(0, live.events.length)).toEqual(live.events);
+    expect(after.events.at(-1)?.kind).toBe("completed");
+    await again.close();
   } finally {
     await second[Symbol.asyncDispose]();
     await first[Symbol.asyncDispose]();
