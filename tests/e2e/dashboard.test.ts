@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser against the in-process demo: daemons,
- * live task rows over Server-Sent Events, the polling fallback, the ?token=
- * path for protected reads, and screenshots at laptop and phone widths.
+ * live task rows over Server-Sent Events, draining marks, the polling
+ * fallback, the ?token= path for protected reads, and screenshots at laptop
+ * and phone widths.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
@@ -155,6 +156,48 @@ test(
       await screenshot(page, "dashboard-phone");
       await screenshot(page, "dashboard-phone-full", true);
       expect({ overflow, blocked: browser.blocked }).toEqual({ overflow: 0, blocked: [] });
+    } finally {
+      await page.close();
+    }
+  },
+  TIMEOUT_MS,
+);
+
+test(
+  "draining: the relay's mark and a drained machine's badge come and go with their drains",
+  async () => {
+    await using demo = await startTestDemo();
+    const base = demo.urls.status.replace(/\/status$/, "");
+    // No admin token in the demo: loopback clients may drain.
+    const call = async (method: "POST" | "DELETE", path: string) => {
+      const res = await fetch(`${base}${path}`, { method });
+      expect(res.status).toBe(200);
+    };
+    const page = await browser.newPage();
+    try {
+      await openDashboard(page, demo.urls.dashboard);
+      const machine = demo.daemons[0]?.machineId as string;
+      const daemon = page.locator(`[data-machine-id="${machine}"]`);
+      await daemon.waitFor({ timeout: 2000 });
+      expect(await page.locator("#draining").isHidden()).toBe(true);
+      expect(await daemon.getAttribute("data-draining")).toBe("false");
+
+      await call("POST", "/drain");
+      await page.locator("#draining").waitFor({ state: "visible", timeout: 2000 });
+      await call("POST", `/daemons/${machine}/drain`);
+      await page
+        .locator(`[data-machine-id="${machine}"][data-draining="true"] .badge.draining`)
+        .waitFor({ timeout: 2000 });
+      // The other machines are not marked.
+      expect(await page.locator('[data-draining="true"]').count()).toBe(1);
+
+      await call("DELETE", `/daemons/${machine}/drain`);
+      await page
+        .locator(`[data-machine-id="${machine}"][data-draining="false"]`)
+        .waitFor({ timeout: 2000 });
+      await call("DELETE", "/drain");
+      await page.locator("#draining").waitFor({ state: "hidden", timeout: 2000 });
+      expect(browser.blocked).toEqual([]);
     } finally {
       await page.close();
     }
