@@ -98,7 +98,7 @@ export class MemoryTaskStore implements TaskStore {
   list(query: TaskQuery): { tasks: TaskSummary[]; total: number } {
     const matching = [...this.rows.values()]
       .filter((r) => query.status === undefined || r.status === query.status)
-      .sort((a, b) => b.receivedAt - a.receivedAt || b.seq - a.seq);
+      .sort((a, b) => b.seq - a.seq);
     return {
       tasks: matching
         .slice(query.offset, query.offset + query.limit)

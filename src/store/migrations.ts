@@ -26,6 +26,7 @@ import m0003 from "../../drizzle/0003_task_events.sql" with { type: "text" };
 import m0004 from "../../drizzle/0004_tasks_drop_seq_index.sql" with { type: "text" };
 import m0005 from "../../drizzle/0005_store_fewer_pages.sql" with { type: "text" };
 import m0006 from "../../drizzle/0006_task_events_without_foreign_key.sql" with { type: "text" };
+import m0007 from "../../drizzle/0007_tasks_rowid_is_seq.sql" with { type: "text" };
 import journal from "../../drizzle/meta/_journal.json";
 
 /** Every migration file's text, keyed by its journal tag (the file name without `.sql`). */
@@ -37,6 +38,7 @@ export const SQL_BY_TAG: Readonly<Record<string, string>> = {
   "0004_tasks_drop_seq_index": m0004,
   "0005_store_fewer_pages": m0005,
   "0006_task_events_without_foreign_key": m0006,
+  "0007_tasks_rowid_is_seq": m0007,
 };
 
 interface JournalEntry {

@@ -41,7 +41,10 @@ export const tasks = sqliteTable(
      * FIFO position: max(seq)+1 on every savePending, so a new attempt goes to the back.
      * Handed out by task-store.ts from a counter it owns (one connection owns the file),
      * so no index of its own: MAX(seq) is read once per status from the (status, seq)
-     * index, at open and after a rollback.
+     * index, at open and after a rollback. task-store.ts also makes it the row's rowid
+     * (migration 0007 renumbered older rows), so the history's newest-first list walks
+     * the table itself backwards and needs no index: a VACUUM may renumber rowids but
+     * keeps their order, and a new seq is always above every rowid.
      */
     seq: integer("seq").notNull(),
   },
@@ -52,7 +55,6 @@ export const tasks = sqliteTable(
     // countByStatus and the filtered total, and MAX(seq) status by status.
     index("tasks_status_seq_idx").on(t.status, t.seq),
     // list(): newest first. A status-filtered list sorts the matching rows instead.
-    index("tasks_received_idx").on(t.receivedAt, t.seq),
     // prune(): walks ended tasks from the longest ended (oldest completed_at first).
     // Partial: a task is inserted with completed_at NULL, so its insert skips this
     // index (one page fewer in the commit that records a spawn).

@@ -38,7 +38,7 @@ const p = sql.placeholder;
 /** The active statuses as an SQL list, for the raw statements below. */
 const ACTIVE_SQL = `(${ACTIVE_STATUSES.map((s) => `'${s}'`).join(", ")})`;
 
-/** task_id, task_name, status, spawn_frame, dispatched_to, machine_id, received_at, dispatched_at, seq */
+/** task_id, task_name, status, spawn_frame, dispatched_to, machine_id, received_at, dispatched_at, seq (also the rowid) */
 type UpsertArgs = [
   string,
   string,
@@ -64,7 +64,8 @@ const param = (name: string) => sql`${p(name)}`;
 
 /** The queries, prepared once. A list of statements, hence longer than a function should be. */
 function taskReads(reader: StoreReader) {
-  const newestFirst = [desc(tasks.receivedAt), desc(tasks.seq)];
+  // Newest received first: seq order, which is rowid order (schema.ts), so the
+  // whole history is the table walked backwards and a status's is its index's.
   // Pages of history never read the spawn frames: 500 rows of them could be 500 frames.
   const { spawnFrame: _spawnFrame, ...summary } = getTableColumns(tasks);
   return {
@@ -82,7 +83,7 @@ function taskReads(reader: StoreReader) {
     listAll: reader
       .select(summary)
       .from(tasks)
-      .orderBy(...newestFirst)
+      .orderBy(desc(sql`rowid`))
       .limit(p("limit"))
       .offset(p("offset"))
       .prepare(),
@@ -90,7 +91,7 @@ function taskReads(reader: StoreReader) {
       .select(summary)
       .from(tasks)
       .where(eq(tasks.status, p("status")))
-      .orderBy(...newestFirst)
+      .orderBy(desc(tasks.seq))
       .limit(p("limit"))
       .offset(p("offset"))
       .prepare(),
@@ -157,17 +158,17 @@ function taskWrites(writer: StoreWriter) {
     // received is written once, already dispatched (see createTaskStore).
     upsert: writer.prepare((_db, sqlite) =>
       sqlite.prepare<{ attempts: number }, UpsertArgs>(
-        `INSERT INTO tasks (task_id, task_name, status, spawn_frame, dispatched_to, machine_id,
-           received_at, dispatched_at, attempts, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9)
+        `INSERT INTO tasks (rowid, task_id, task_name, status, spawn_frame, dispatched_to,
+           machine_id, received_at, dispatched_at, attempts, seq)
+         VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9)
          ON CONFLICT (task_id) DO UPDATE SET
            task_name = excluded.task_name, status = excluded.status,
            spawn_frame = excluded.spawn_frame, dispatched_to = excluded.dispatched_to,
            machine_id = excluded.machine_id, received_at = excluded.received_at,
            dispatched_at = excluded.dispatched_at, completed_at = NULL, error = NULL,
            last_reported_status = NULL, attempts = tasks.attempts + 1,
-           -- To the back of the queue, like any new arrival.
-           seq = excluded.seq
+           -- To the back of the queue and to the top of the history, like any new arrival.
+           seq = excluded.seq, rowid = excluded.seq
          WHERE tasks.status NOT IN ${ACTIVE_SQL}
          RETURNING attempts`,
       ),

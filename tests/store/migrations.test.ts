@@ -89,6 +89,7 @@ describe("embedded migrations", () => {
     );
     // Each index is written on every insert into its table: one more must be a decision.
     // task_events has none: it is WITHOUT ROWID, its key is the table (migration 0005).
+    // tasks lists its history by rowid, which is seq (migration 0007).
     expect(indexes).toEqual([
       "connection_log.connection_log_aggregate_key_idx",
       "connection_log.connection_log_security_id_idx",
@@ -98,7 +99,6 @@ describe("embedded migrations", () => {
       "outbox.outbox_droppable_id_idx",
       "tasks.sqlite_autoindex_tasks_1",
       "tasks.tasks_completed_idx",
-      "tasks.tasks_received_idx",
       "tasks.tasks_status_seq_idx",
     ]);
   });
@@ -206,5 +206,49 @@ describe("embedded migrations", () => {
     // Pruning the task takes its events with it, now without a cascade.
     stores.tasks.prune(0);
     expect(stores.taskEvents.list("done")).toEqual([]);
+  });
+
+  test("0007 numbers an 0006 database's tasks in seq order: rowid is seq, queue and history keep their order", () => {
+    using dir = tempDir();
+    const file = dir.file("relay.db");
+    {
+      using sqlite = new Database(file, { strict: true });
+      const db = drizzle({ client: sqlite }) as unknown as {
+        dialect: SQLiteSyncDialect;
+        session: SQLiteSession<"sync", unknown, Record<string, never>, never>;
+      };
+      db.dialect.migrate(
+        embeddedMigrations(journal.entries.filter((e) => e.tag < "0007")),
+        db.session,
+      );
+      // rowids out of seq order (a new attempt kept its old rowid), and one seq twice.
+      sqlite.run(
+        `INSERT INTO tasks (rowid, task_id, task_name, status, spawn_frame, received_at, seq)
+         VALUES (1, 'again', 'n', 'pending', '{}', 9, 9), (2, 'first', 'n', 'pending', '{}', 1, 3),
+                (3, 'done', 'n', 'completed', '{}', 2, 4), (4, 'twin', 'n', 'pending', '{}', 5, 4)`,
+      );
+    }
+    using handle = openDatabase(file);
+    const stores = createStores(handle.db, handle.sqlite, { logKeep: 100 });
+    const rows = handle.sqlite
+      .query<{ rowid: number; task_id: string; seq: number }, []>(
+        "SELECT rowid, task_id, seq FROM tasks ORDER BY rowid",
+      )
+      .all();
+    expect(rows).toEqual([
+      { rowid: 1, task_id: "first", seq: 1 },
+      { rowid: 2, task_id: "done", seq: 2 },
+      { rowid: 3, task_id: "twin", seq: 3 },
+      { rowid: 4, task_id: "again", seq: 4 },
+    ]);
+    expect(stores.tasks.loadActive().map((t) => t.taskId)).toEqual(["first", "twin", "again"]);
+    stores.tasks.savePending({ taskId: "new", taskName: "n", spawnFrame: "{}", receivedAt: 10 });
+    const history = stores.tasks.list({ limit: 10, offset: 0 }).tasks.map((t) => t.taskId);
+    expect(history).toEqual(["new", "again", "twin", "done", "first"]);
+    expect(
+      handle.sqlite
+        .query<{ rowid: number }, []>("SELECT rowid FROM tasks WHERE task_id = 'new'")
+        .get(),
+    ).toEqual({ rowid: 5 });
   });
 });

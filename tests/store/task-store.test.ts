@@ -165,23 +165,28 @@ for (const backend of BACKENDS) {
     test("list pages newest first and counts the filtered total", () => {
       using s = backend.open();
       const { tasks } = s.stores;
-      // Same receivedAt for c and d: seq breaks the tie, newest first.
+      // Newest received first, by arrival: b and c share a millisecond.
       const times: [string, number][] = [
         ["a", 10],
-        ["b", 30],
+        ["b", 20],
         ["c", 20],
-        ["d", 20],
+        ["d", 30],
         ["e", 40],
       ];
       for (const [id, at] of times) tasks.savePending(pending(id, at));
       tasks.markEnded("b", "completed", 50, null);
       tasks.markEnded("d", "completed", 51, null);
+      // A new attempt of an ended task is the newest arrival.
+      tasks.markEnded("a", "failed", 52, "x");
+      tasks.savePending(pending("a", 60));
 
-      expect(ids(tasks.list({ limit: 10, offset: 0 }).tasks)).toEqual(["e", "b", "d", "c", "a"]);
+      expect(ids(tasks.list({ limit: 10, offset: 0 }).tasks)).toEqual(["a", "e", "d", "c", "b"]);
       const page = tasks.list({ limit: 2, offset: 1 });
-      expect({ ids: ids(page.tasks), total: page.total }).toEqual({ ids: ["b", "d"], total: 5 });
+      expect({ ids: ids(page.tasks), total: page.total }).toEqual({ ids: ["e", "d"], total: 5 });
       const done = tasks.list({ limit: 1, offset: 0, status: "completed" });
-      expect({ ids: ids(done.tasks), total: done.total }).toEqual({ ids: ["b"], total: 2 });
+      expect({ ids: ids(done.tasks), total: done.total }).toEqual({ ids: ["d"], total: 2 });
+      const pendingNow = tasks.list({ limit: 5, offset: 0, status: "pending" });
+      expect(ids(pendingNow.tasks)).toEqual(["a", "e", "c"]);
       expect(tasks.list({ limit: 5, offset: 0, status: "lost" })).toEqual({ tasks: [], total: 0 });
     });
 
