@@ -186,7 +186,7 @@ export function taskRoutes(deps: HttpDeps) {
         detail: {
           summary: "Task history",
           description:
-            "Tasks the relay received, one page at a time; `total` counts rows matching `status`. A page holds at most `limit` rows and about 1 MiB of them (`truncated` says it ended early).",
+            "Tasks the relay received, newest arrival first (a new attempt of an ended task is the newest), one page at a time; `total` counts rows matching `status`. A page holds at most `limit` rows and about 1 MiB of them (`truncated` says it ended early).",
           tags: ["tasks"],
         },
       },
