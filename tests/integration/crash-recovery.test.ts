@@ -4,12 +4,32 @@
  * its machineId and its dispatched tasks, and each task keeps its timeline.
  */
 import { expect, test } from "bun:test";
-import { connectSimDaemon, startSimServer } from "../../src/sim/index.ts";
-import { ensureBinary, freePort, spawnRelayBinary } from "../helpers/binary.ts";
+import { connectSimDaemon, type SimDaemon, startSimServer } from "../../src/sim/index.ts";
+import { ensureBinary, freePort, type RelayProcess, spawnRelayBinary } from "../helpers/binary.ts";
 import { barrier, binaryEnv } from "../helpers/frames.ts";
 import { pollUntil } from "../helpers/probes.ts";
 
 const KEY = "crash-test-key-77";
+
+/** kill -9 of `first`, then the same binary on the same directory and database, answering /health. */
+async function killAndRestart(
+  first: RelayProcess,
+  daemon: SimDaemon,
+  binary: string,
+  env: Record<string, string>,
+): Promise<RelayProcess> {
+  first.kill("SIGKILL");
+  await first.exited;
+  await daemon.waitForClose(5000);
+  const second = spawnRelayBinary({ binary, env, cwd: first.cwd });
+  try {
+    await second.waitForHttp("/health", 10_000);
+  } catch (err) {
+    await second[Symbol.asyncDispose]();
+    throw err;
+  }
+  return second;
+}
 
 test("SIGKILL during an outage loses nothing the relay accepted", async () => {
   const binary = await ensureBinary();
@@ -43,13 +63,8 @@ test("SIGKILL during an outage loses nothing the relay accepted", async () => {
   };
   expect(before.outbox.frames).toBe(accepted.length);
 
-  first.kill("SIGKILL");
-  await first.exited;
-  await d.waitForClose(5000);
-
-  const second = spawnRelayBinary({ binary, env, cwd: first.cwd });
+  const second = await killAndRestart(first, d, binary, env);
   try {
-    await second.waitForHttp("/health", 10_000);
     const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Record<
       string,
       number | string
@@ -135,12 +150,8 @@ test("SIGKILL keeps each task's timeline as committed; the restarted relay goes 
   const done = await timeline("t-done");
   expect(done.events.at(-1)?.kind).toBe("completed");
 
-  first.kill("SIGKILL");
-  await first.exited;
-  await d.waitForClose(5000);
-  const second = spawnRelayBinary({ binary, env, cwd: first.cwd });
+  const second = await killAndRestart(first, d, binary, env);
   try {
-    await second.waitForHttp("/health", 10_000);
     expect(await timeline("t-done")).toEqual(done);
     expect((await timeline("t-live")).events).toEqual(live.events);
 

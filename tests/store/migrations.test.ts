@@ -19,6 +19,17 @@ const names = (sqlite: Database, select: string): string[] =>
     .all()
     .map((r) => r.name);
 
+/** A database file as a relay before migration `tag` left it: the migrations older than it only. */
+function migratedBefore(file: string, tag: string): Database {
+  const sqlite = new Database(file, { strict: true });
+  const db = drizzle({ client: sqlite }) as unknown as {
+    dialect: SQLiteSyncDialect;
+    session: SQLiteSession<"sync", unknown, Record<string, never>, never>;
+  };
+  db.dialect.migrate(embeddedMigrations(journal.entries.filter((e) => e.tag < tag)), db.session);
+  return sqlite;
+}
+
 describe("embedded migrations", () => {
   test("every drizzle/*.sql file is embedded and in the journal", () => {
     const files = readdirSync(FOLDER)
@@ -107,14 +118,8 @@ describe("embedded migrations", () => {
     using dir = tempDir();
     const file = dir.file("relay.db");
     {
-      // The database as a relay at 0004 left it: migrations up to 0004 only.
-      using sqlite = new Database(file, { strict: true });
-      const db = drizzle({ client: sqlite }) as unknown as {
-        dialect: SQLiteSyncDialect;
-        session: SQLiteSession<"sync", unknown, Record<string, never>, never>;
-      };
-      const upTo0004 = journal.entries.filter((e) => e.tag < "0005");
-      db.dialect.migrate(embeddedMigrations(upTo0004), db.session);
+      // The database as a relay at 0004 left it.
+      using sqlite = migratedBefore(file, "0005");
       sqlite.run(
         `INSERT INTO tasks (task_id, task_name, status, spawn_frame, received_at, completed_at, seq)
          VALUES ('done', 'n', 'completed', '{}', 1, 2, 1), ('queued', 'n', 'pending', '{}', 3, NULL, 2)`,
@@ -154,15 +159,7 @@ describe("embedded migrations", () => {
     using dir = tempDir();
     const file = dir.file("relay.db");
     {
-      using sqlite = new Database(file, { strict: true });
-      const db = drizzle({ client: sqlite }) as unknown as {
-        dialect: SQLiteSyncDialect;
-        session: SQLiteSession<"sync", unknown, Record<string, never>, never>;
-      };
-      db.dialect.migrate(
-        embeddedMigrations(journal.entries.filter((e) => e.tag < "0006")),
-        db.session,
-      );
+      using sqlite = migratedBefore(file, "0006");
       sqlite.run(
         `INSERT INTO tasks (task_id, task_name, status, spawn_frame, received_at, completed_at, seq)
          VALUES ('done', 'n', 'completed', '{}', 1, 2, 1)`,
@@ -212,15 +209,7 @@ describe("embedded migrations", () => {
     using dir = tempDir();
     const file = dir.file("relay.db");
     {
-      using sqlite = new Database(file, { strict: true });
-      const db = drizzle({ client: sqlite }) as unknown as {
-        dialect: SQLiteSyncDialect;
-        session: SQLiteSession<"sync", unknown, Record<string, never>, never>;
-      };
-      db.dialect.migrate(
-        embeddedMigrations(journal.entries.filter((e) => e.tag < "0007")),
-        db.session,
-      );
+      using sqlite = migratedBefore(file, "0007");
       // rowids out of seq order (a new attempt kept its old rowid), and one seq twice.
       sqlite.run(
         `INSERT INTO tasks (rowid, task_id, task_name, status, spawn_frame, received_at, seq)
