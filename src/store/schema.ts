@@ -52,9 +52,9 @@ export const tasks = sqliteTable(
   // one of its columns), so each one here serves a query no other can.
   (t) => [
     // loadActive (pending/dispatched in FIFO order); also serves as the status index for
-    // countByStatus and the filtered total, and MAX(seq) status by status.
+    // countByStatus, the filtered total and a status's newest-first list, and MAX(seq)
+    // status by status. The unfiltered list needs none: it walks the rowid (seq).
     index("tasks_status_seq_idx").on(t.status, t.seq),
-    // list(): newest first. A status-filtered list sorts the matching rows instead.
     // prune(): walks ended tasks from the longest ended (oldest completed_at first).
     // Partial: a task is inserted with completed_at NULL, so its insert skips this
     // index (one page fewer in the commit that records a spawn).
