@@ -5,8 +5,8 @@
  * client has no cork and writes every frame separately; here frames sent
  * during one event-loop turn leave together at the end of the turn, or in
  * 16 KiB writes during a busy one (each still its own WebSocket frame on the
- * wire), which costs the relay less CPU a frame (BENCHMARKS.md). Backpressure is the socket's own: what the kernel did
- * not take waits for the drain event.
+ * wire), which costs the relay less CPU a frame (BENCHMARKS.md). Backpressure
+ * is the socket's own: what the kernel did not take waits for the drain event.
  */
 import type { Socket } from "bun";
 import type { SendResult } from "../core/ports.ts";
